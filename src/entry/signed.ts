@@ -1,0 +1,40 @@
+import { KestEntryError, KestError } from '../errors.js';
+import { entryHash } from '../wire/hash.js';
+import { type JwsHeader, type JwsLimits, parseJws } from '../wire/jws.js';
+import type { KestEntryPayload } from './types.js';
+import { validateEntryPayload } from './validate.js';
+
+/** One entry of a passport: the compact JWS as received, its hash link, and the parsed parts. */
+export interface SignedEntry {
+  readonly jws: string;
+  /** sha256_hex(utf8(jws)): what children list in parent_ids. */
+  readonly hash: string;
+  readonly header: JwsHeader;
+  readonly payload: KestEntryPayload;
+  readonly signature: Buffer;
+  readonly signingInput: string;
+}
+
+/** Parse a compact JWS into a SignedEntry: strict JWS, then strict payload. No signature check. */
+export function parseSignedEntry(jws: unknown, limits?: JwsLimits): SignedEntry {
+  const parsed = parseJws(jws, limits);
+  let json: unknown;
+  try {
+    json = JSON.parse(parsed.payload.toString('utf8'));
+  } catch (err) {
+    throw new KestEntryError(`payload is not JSON: ${(err as Error).message}`);
+  }
+  const payload = validateEntryPayload(json);
+  return {
+    jws: parsed.jws,
+    hash: entryHash(parsed.jws),
+    header: parsed.header,
+    payload,
+    signature: parsed.signature,
+    signingInput: parsed.signingInput,
+  };
+}
+
+export function isKestError(err: unknown): err is KestError {
+  return err instanceof KestError;
+}

@@ -1,0 +1,158 @@
+/**
+ * Every error Kest throws is a KestError with a stable `code` (like jose's ERR_JWS_INVALID), so
+ * callers branch on codes, never on messages. Codes are defined once, here.
+ */
+
+export type KestErrorCode =
+  // wire / JWS
+  | 'ERR_JWS_INVALID'
+  | 'ERR_JWS_ALG_NOT_ALLOWED'
+  | 'ERR_JWS_ALG_KEY_MISMATCH'
+  | 'ERR_JWS_SIGNATURE_INVALID'
+  | 'ERR_JWS_TOO_LARGE'
+  | 'ERR_CANONICALIZE'
+  // entry / passport
+  | 'ERR_ENTRY_INVALID'
+  | 'ERR_PASSPORT_INVALID'
+  | 'ERR_PASSPORT_TOO_LARGE'
+  // verification (see KestVerificationError.reason for the finer cause)
+  | 'ERR_VERIFICATION_FAILED'
+  // runtime
+  | 'ERR_CONFIGURATION'
+  | 'ERR_IDENTITY'
+  | 'ERR_AUTHORIZATION'
+  | 'ERR_POLICY_ENGINE'
+  | 'ERR_BAGGAGE_INVALID'
+  | 'ERR_CLAIM_CHECK'
+  | 'ERR_CACHE'
+  | 'ERR_KEY_NOT_FOUND'
+  | 'ERR_SPIFFE'
+  | 'ERR_AUDIT';
+
+export class KestError extends Error {
+  readonly code: KestErrorCode;
+  constructor(code: KestErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** Malformed or disallowed JWS compact serialization, or a signature that does not verify. */
+export class KestJWSError extends KestError {}
+
+/** A KestEntry payload that is missing fields, mistyped or out of range. */
+export class KestEntryError extends KestError {
+  constructor(
+    message: string,
+    readonly field?: string,
+  ) {
+    super('ERR_ENTRY_INVALID', message);
+  }
+}
+
+/** A passport that cannot be parsed or exceeds its bounds. Never replaced by an empty one. */
+export class KestPassportError extends KestError {}
+
+/**
+ * Why a passport failed verification. Stable strings; `code` is always ERR_VERIFICATION_FAILED so a
+ * caller can catch every verification failure with one check and still branch on `reason`.
+ */
+export type VerificationReason =
+  | 'malformed_jws'
+  | 'alg_not_allowed'
+  | 'alg_key_mismatch'
+  | 'malformed_entry'
+  | 'broken_link'
+  | 'root_not_first'
+  | 'duplicate_entry'
+  | 'unknown_principal'
+  | 'key_not_anchored'
+  | 'bad_signature'
+  | 'taint_mismatch'
+  | 'trust_mismatch'
+  | 'unauthorized_sanitizer'
+  | 'chain_tip_mismatch'
+  | 'too_large';
+
+export class KestVerificationError extends KestError {
+  readonly reason: VerificationReason;
+  /** Index of the failing entry in the passport, or -1 when the failure is about the whole passport. */
+  readonly index: number;
+  readonly entryId: string | undefined;
+  constructor(
+    reason: VerificationReason,
+    message: string,
+    details: { index: number; entryId?: string | undefined; cause?: unknown },
+  ) {
+    const where =
+      details.index >= 0 ? `entry ${details.index}${details.entryId ? ` (${details.entryId})` : ''}: ` : '';
+    super('ERR_VERIFICATION_FAILED', `${where}${message}`, { cause: details.cause });
+    this.reason = reason;
+    this.index = details.index;
+    this.entryId = details.entryId;
+  }
+}
+
+export class KestConfigurationError extends KestError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_CONFIGURATION', message, options);
+  }
+}
+
+export class KestIdentityError extends KestError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_IDENTITY', message, options);
+  }
+}
+
+/** A policy denied the call (or the engine failed, which is a denial). Names the policy and tier. */
+export class KestAuthorizationError extends KestError {
+  readonly policy: string;
+  readonly tier: string;
+  readonly entryId: string | undefined;
+  constructor(
+    message: string,
+    details: { policy: string; tier: string; entryId?: string | undefined; cause?: unknown },
+  ) {
+    super('ERR_AUTHORIZATION', message, { cause: details.cause });
+    this.policy = details.policy;
+    this.tier = details.tier;
+    this.entryId = details.entryId;
+  }
+}
+
+/** The policy engine could not give a decision (down, timeout, non-200, malformed). Always a denial. */
+export class KestPolicyEngineError extends KestError {
+  constructor(
+    message: string,
+    readonly failure:
+      | 'unreachable'
+      | 'timeout'
+      | 'http_status'
+      | 'malformed'
+      | 'missing_decision'
+      | 'engine_error',
+    options?: { cause?: unknown },
+  ) {
+    super('ERR_POLICY_ENGINE', message, options);
+  }
+}
+
+export class KestBaggageError extends KestError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_BAGGAGE_INVALID', message, options);
+  }
+}
+
+export class KestClaimCheckError extends KestError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_CLAIM_CHECK', message, options);
+  }
+}
+
+export class KestCacheError extends KestError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_CACHE', message, options);
+  }
+}

@@ -1,0 +1,93 @@
+/**
+ * The policy engine contract and the evaluation context (KEST-SPEC §6). Engines decide over the
+ * whole lineage: trust score and taints of the chain, user/agent/task, the resource.
+ */
+
+export type PolicyTier = 'enterprise' | 'platform' | 'application' | 'function';
+export const POLICY_TIERS: readonly PolicyTier[] = ['enterprise', 'platform', 'application', 'function'];
+
+export interface Deviation {
+  policy: string;
+  tier: string;
+  reason: string;
+  approver: string;
+}
+
+export interface IdentityContext {
+  user: string | null;
+  agent: string | null;
+  task: string | null;
+}
+
+export interface EvaluationContext {
+  subject: {
+    workload: string;
+    user: string | null;
+    agent: string | null;
+    task: string | null;
+    trust_score: number;
+    taints: string[];
+  };
+  object: {
+    id: string;
+    attributes: Record<string, unknown>;
+  };
+  environment: {
+    is_root: boolean;
+    source_type: string;
+    /** Hash of the parent entry (the tip of the incoming passport), or "0" at a root. */
+    parent_hash: string;
+    policy_names: string[];
+    policy_tier: PolicyTier;
+    active_deviations: Deviation[];
+  };
+  identity: IdentityContext;
+  trust_score: number;
+}
+
+export interface PolicyDecision {
+  allow: boolean;
+  /** The policy that denied (engines evaluate policies in order and stop at the first denial). */
+  policy?: string;
+  reason?: string;
+}
+
+export interface EvaluateOptions {
+  /** Aborted when the hook's engine timeout expires; engines should stop their work. */
+  signal?: AbortSignal;
+}
+
+/**
+ * A policy engine. `evaluate` allows only if *every* named policy allows (logical AND). An engine
+ * that cannot decide (unreachable, timeout, non-200, malformed answer, unknown policy) throws
+ * KestPolicyEngineError; the hook turns that into a denial. It never allows on error.
+ */
+export interface PolicyEngine {
+  evaluate(
+    entryId: string,
+    policyNames: readonly string[],
+    context: EvaluationContext,
+    options?: EvaluateOptions,
+  ): Promise<PolicyDecision>;
+  close?(): Promise<void> | void;
+}
+
+/**
+ * Cedar gets the context flattened with dotted keys (KEST-SPEC §6):
+ * {subject:{trust_score:5}} → {"subject.trust_score":5}. Arrays and empty objects are leaves.
+ */
+export function flattenContext(
+  value: Record<string, unknown>,
+  prefix = '',
+  out: Record<string, unknown> = {},
+) {
+  for (const [key, v] of Object.entries(value)) {
+    const path = prefix ? `${prefix}.${key}` : key;
+    if (v !== null && typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length > 0) {
+      flattenContext(v as Record<string, unknown>, path, out);
+    } else {
+      out[path] = v;
+    }
+  }
+  return out;
+}

@@ -1,0 +1,21 @@
+import { createHash } from 'node:crypto';
+import { canonicalize } from './canonical.js';
+
+export function sha256Hex(data: string | Uint8Array): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+/** The hash link of an entry: SHA-256 of the UTF-8 bytes of its full compact JWS (KEST-SPEC §1). */
+export function entryHash(jws: string): string {
+  return sha256Hex(jws);
+}
+
+const HEX64 = /^[0-9a-f]{64}$/;
+export function isSha256Hex(value: string): boolean {
+  return HEX64.test(value);
+}
+
+/** SHA-256 of the canonical JSON of a value (content_hash / input_hash). */
+export function canonicalHash(value: unknown): string {
+  return sha256Hex(canonicalize(value));
+}

@@ -52,7 +52,19 @@ export class KestEntryError extends KestError {
 }
 
 /** A passport that cannot be parsed or exceeds its bounds. Never replaced by an empty one. */
-export class KestPassportError extends KestError {}
+export class KestPassportError extends KestError {
+  /** Index of the offending entry, or -1 when the problem is the passport as a whole. */
+  readonly index: number;
+  constructor(
+    code: 'ERR_PASSPORT_INVALID' | 'ERR_PASSPORT_TOO_LARGE',
+    message: string,
+    options: { index?: number; cause?: unknown } = {},
+  ) {
+    const index = options.index ?? -1;
+    super(code, index >= 0 ? `entry ${index}: ${message}` : message, { cause: options.cause });
+    this.index = index;
+  }
+}
 
 /**
  * Why a passport failed verification. Stable strings; `code` is always ERR_VERIFICATION_FAILED so a

@@ -1,0 +1,115 @@
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { KestConfigurationError, KestVerificationError } from '../errors.js';
+import type { PublicJwk } from '../identity/provider.js';
+import type { KeyRequest, TrustSource } from './trust-source.js';
+
+interface AnchoredKey {
+  kid: string | undefined;
+  key: KeyObject;
+}
+
+type JwksLike = { keys: PublicJwk[] };
+
+/**
+ * Static trust: public keys anchored per principal. Accepts
+ * - a JWKS whose keys name their principal: {"keys":[{..., "kid", "principal": "spiffe://..."}]}
+ * - a map principal → JWKS (or → single JWK): {"spiffe://a": {"keys":[...]}}
+ * A key is used only for the principal it is registered under; the entry's own header never adds
+ * a key (a `jwk`/`x5c` it carries is ignored here).
+ */
+export class JwksTrustSource implements TrustSource {
+  readonly #keys = new Map<string, AnchoredKey[]>();
+
+  constructor(...sources: unknown[]) {
+    for (const s of sources) this.add(s);
+  }
+
+  static fromFile(...paths: string[]): JwksTrustSource {
+    return new JwksTrustSource(
+      ...paths.map((p) => {
+        try {
+          return JSON.parse(readFileSync(p, 'utf8'));
+        } catch (err) {
+          throw new KestConfigurationError(`cannot read JWKS ${p}: ${(err as Error).message}`, {
+            cause: err,
+          });
+        }
+      }),
+    );
+  }
+
+  /** Add keys (same forms as the constructor). */
+  add(source: unknown): this {
+    if (typeof source !== 'object' || source === null)
+      throw new KestConfigurationError('JWKS must be an object');
+    const s = source as Record<string, unknown>;
+    if (Array.isArray(s.keys)) {
+      for (const jwk of s.keys as PublicJwk[]) {
+        if (typeof jwk?.principal !== 'string') {
+          throw new KestConfigurationError(
+            `JWKS key ${jwk?.kid ?? '?'} has no "principal" member: cannot anchor it`,
+          );
+        }
+        this.addKey(jwk.principal, jwk);
+      }
+      return this;
+    }
+    for (const [principal, value] of Object.entries(s)) {
+      const v = value as JwksLike | PublicJwk;
+      const list = Array.isArray((v as JwksLike).keys) ? (v as JwksLike).keys : [v as PublicJwk];
+      for (const jwk of list) this.addKey(principal, jwk);
+    }
+    return this;
+  }
+
+  addKey(principal: string, jwk: PublicJwk): void {
+    if ('d' in jwk) throw new KestConfigurationError(`trust JWKS for ${principal} contains a private key`);
+    let key: KeyObject;
+    try {
+      key = createPublicKey({ key: jwk as import('node:crypto').JsonWebKey, format: 'jwk' });
+    } catch (err) {
+      throw new KestConfigurationError(`invalid JWK for ${principal}: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+    const list = this.#keys.get(principal) ?? [];
+    list.push({ kid: jwk.kid, key });
+    this.#keys.set(principal, list);
+  }
+
+  get principals(): string[] {
+    return [...this.#keys.keys()];
+  }
+
+  resolveKey({ principal, header, entry, index }: KeyRequest): KeyObject {
+    const list = this.#keys.get(principal);
+    if (!list || list.length === 0) {
+      throw new KestVerificationError('unknown_principal', `no trusted key for principal ${principal}`, {
+        index,
+        entryId: entry.entry_id,
+      });
+    }
+    if (header.kid !== undefined) {
+      const found = list.find((k) => k.kid === header.kid);
+      if (found) return found.key;
+      throw new KestVerificationError(
+        'key_not_anchored',
+        `kid ${header.kid} is not a trusted key of ${principal}`,
+        {
+          index,
+          entryId: entry.entry_id,
+        },
+      );
+    }
+    if (list.length === 1) return (list[0] as AnchoredKey).key;
+    throw new KestVerificationError(
+      'key_not_anchored',
+      `${principal} has several keys and the entry names no kid`,
+      {
+        index,
+        entryId: entry.entry_id,
+      },
+    );
+  }
+}

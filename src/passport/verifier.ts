@@ -1,0 +1,349 @@
+/**
+ * PassportVerifier: the four checks of KEST-SPEC §2 for every entry, in order, stopping at the first
+ * failure (F-PA-05): (1) strict parse + algorithm allow-list, (2) hash links to earlier entries,
+ * (3) signature under a key anchored in the trust source for labels.principal, (4) lineage rules —
+ * taints and trust recomputed from the verified parents; overrides and taint removals only from
+ * configured sanitizers.
+ */
+import type { KeyObject } from 'node:crypto';
+import type { SignedEntry } from '../entry/signed.js';
+import { isRootEntry } from '../entry/validate.js';
+import { KestError, KestPassportError, KestVerificationError, type VerificationReason } from '../errors.js';
+import type { TrustSource } from '../keys/trust-source.js';
+import { DefaultTrustEvaluator, type TrustEvaluator } from '../trust/evaluator.js';
+import { hopTrust, parseTrustOverride } from '../trust/lineage.js';
+import {
+  SanitizerPolicy,
+  type SanitizerPolicy as SanitizerPolicyType,
+  type SanitizerRule,
+} from '../trust/sanitizers.js';
+import { computeTaints, effectiveRemovals } from '../trust/taints.js';
+import { LABEL, RUNTIME_NAME } from '../wire/constants.js';
+import { verifyJwsSignature } from '../wire/jws.js';
+import { Passport, type PassportLimits } from './passport.js';
+import { VerifiedTipCache } from './tip-cache.js';
+
+export interface PassportVerifierOptions {
+  /** Where anchored keys come from (JwksTrustSource, SpiffeTrustSource, ...). */
+  trust: TrustSource;
+  /** Principals allowed to raise trust or clear taints. Default: none. */
+  sanitizers?: SanitizerPolicy | readonly SanitizerRule[];
+  /** Must be the evaluator the signers use. Default: DefaultTrustEvaluator. */
+  trustEvaluator?: TrustEvaluator;
+  /**
+   * Entries of other runtimes that carry no `kest.source_type` label: when true (default) the spec's
+   * defaults apply to them (root 10, hop 100) and a mismatch fails; when false their trust is left
+   * unchecked and listed in report.uncheckedTrust.
+   */
+  strictLineage?: boolean;
+  /** Several independent roots (fan-in of separate lineages). Default false: only entry 0 is a root. */
+  allowMultipleRoots?: boolean;
+  limits?: PassportLimits;
+  /** Verified-tip cache size; 0 disables it. Default 10,000. */
+  tipCacheSize?: number;
+}
+
+export interface VerifyOptions {
+  /** The `kest.chain_tip` the sender declared: the passport's last entry must hash to it. */
+  expectedTip?: string;
+}
+
+export interface EntryReport {
+  index: number;
+  entryId: string;
+  operation: string;
+  principal: string;
+  classification: string;
+  trustScore: number;
+  taints: string[];
+  parents: string[];
+  hash: string;
+  sourceType: string | undefined;
+  /** The entry raised trust or removed taints under a sanitizer rule. */
+  sanitized: boolean;
+  /** Its ancestry was proven by an earlier verification (verified-tip cache). */
+  cached: boolean;
+}
+
+export interface VerificationReport {
+  valid: true;
+  passport: Passport;
+  entries: EntryReport[];
+  /** Distinct principals in order of first appearance. */
+  principals: string[];
+  /** Trust and taints of the last entry (null / [] for an empty passport). */
+  trustScore: number | null;
+  taints: string[];
+  tipHash: string | undefined;
+  /** Indices of entries whose trust could not be recomputed (other runtimes, strictLineage false). */
+  uncheckedTrust: number[];
+  cachedEntries: number;
+}
+
+const PASSPORT_REASON: Record<string, VerificationReason> = {
+  ERR_PASSPORT_TOO_LARGE: 'too_large',
+  ERR_JWS_TOO_LARGE: 'too_large',
+  ERR_JWS_ALG_NOT_ALLOWED: 'alg_not_allowed',
+  ERR_JWS_INVALID: 'malformed_jws',
+  ERR_ENTRY_INVALID: 'malformed_entry',
+};
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+export class PassportVerifier {
+  readonly #trust: TrustSource;
+  readonly #sanitizers: SanitizerPolicyType;
+  readonly #evaluator: TrustEvaluator;
+  readonly #strict: boolean;
+  readonly #multiRoot: boolean;
+  readonly #limits: PassportLimits;
+  readonly #tips: VerifiedTipCache;
+
+  constructor(options: PassportVerifierOptions) {
+    this.#trust = options.trust;
+    this.#sanitizers =
+      options.sanitizers instanceof SanitizerPolicy
+        ? options.sanitizers
+        : new SanitizerPolicy(options.sanitizers ?? []);
+    this.#evaluator = options.trustEvaluator ?? new DefaultTrustEvaluator();
+    this.#strict = options.strictLineage ?? true;
+    this.#multiRoot = options.allowMultipleRoots ?? false;
+    this.#limits = options.limits ?? {};
+    this.#tips = new VerifiedTipCache(options.tipCacheSize ?? 10_000);
+  }
+
+  get sanitizers(): SanitizerPolicyType {
+    return this.#sanitizers;
+  }
+
+  get trustEvaluator(): TrustEvaluator {
+    return this.#evaluator;
+  }
+
+  /** Forget verified tips (e.g. after the trust source changed). */
+  clearCache(): void {
+    this.#tips.clear();
+  }
+
+  async verify(
+    input: Passport | string | readonly unknown[],
+    options: VerifyOptions = {},
+  ): Promise<VerificationReport> {
+    const passport = this.#toPassport(input);
+    const entries = passport.entries;
+    if (options.expectedTip !== undefined && passport.tipHash !== options.expectedTip) {
+      throw new KestVerificationError(
+        'chain_tip_mismatch',
+        `passport tip ${passport.tipHash ?? '(empty)'} does not match the declared chain tip ${options.expectedTip}`,
+        { index: -1 },
+      );
+    }
+
+    const proven = this.#provenByCache(passport);
+    const reports: EntryReport[] = new Array(entries.length);
+    const principals: string[] = [];
+    const seenIds = new Set<string>();
+    const uncheckedTrust: number[] = [];
+    let chains: Map<string, readonly string[]> | undefined;
+
+    for (let i = 0; i < entries.length; i++) {
+      const entry = entries[i] as SignedEntry;
+      const p = entry.payload;
+      const fail = (reason: VerificationReason, message: string, cause?: unknown): never => {
+        throw new KestVerificationError(reason, message, { index: i, entryId: p.entry_id, cause });
+      };
+
+      // (2) identity of the entry and its links
+      if (passport.indexOfHash(entry.hash) !== i) fail('duplicate_entry', 'the same entry appears twice');
+      if (seenIds.has(p.entry_id)) fail('duplicate_entry', `entry_id ${p.entry_id} appears twice`);
+      seenIds.add(p.entry_id);
+      const parents: SignedEntry[] = [];
+      if (isRootEntry(p)) {
+        if (i !== 0 && !this.#multiRoot)
+          fail('root_not_first', 'a root entry (parent "0") may only be first');
+      } else {
+        for (const parentHash of p.parent_ids) {
+          const j = passport.indexOfHash(parentHash);
+          if (j === undefined || j >= i) {
+            fail(
+              'broken_link',
+              `parent ${parentHash.slice(0, 16)}… is not an earlier entry of this passport`,
+            );
+          }
+          parents.push(entries[j as number] as SignedEntry);
+        }
+      }
+
+      const cached = proven.has(i);
+      let sanitized = false;
+      const sourceType = p.labels[LABEL.sourceType];
+      if (!cached) {
+        // (3) anchored signature
+        let key: KeyObject;
+        try {
+          key = await this.#trust.resolveKey({
+            principal: p.labels.principal as string,
+            header: entry.header,
+            entry: p,
+            index: i,
+            ...(chains ? { chains } : {}),
+          });
+        } catch (err) {
+          if (err instanceof KestVerificationError) throw err;
+          fail(
+            'key_not_anchored',
+            `no anchored key for ${p.labels.principal}: ${(err as Error).message}`,
+            err,
+          );
+        }
+        try {
+          verifyJwsSignature(entry, key!);
+        } catch (err) {
+          const code = err instanceof KestError ? err.code : '';
+          fail(
+            code === 'ERR_JWS_ALG_KEY_MISMATCH' ? 'alg_key_mismatch' : 'bad_signature',
+            (err as Error).message,
+            err,
+          );
+        }
+
+        // (4) lineage: taints
+        const parentTaints = parents.map((e) => e.payload.taints);
+        const expectedTaints = computeTaints(parentTaints, p.added_taints, p.removed_taints);
+        if (!sameList(expectedTaints, p.taints)) {
+          fail(
+            'taint_mismatch',
+            `taints ${JSON.stringify(p.taints)} != recomputed ${JSON.stringify(expectedTaints)}`,
+          );
+        }
+        const removals = effectiveRemovals(parentTaints, p.added_taints, p.removed_taints);
+        if (removals.length > 0) {
+          const forbidden = this.#sanitizers.forbiddenRemovals(p.labels.principal as string, removals);
+          if (forbidden.length > 0) {
+            fail(
+              'unauthorized_sanitizer',
+              `${p.labels.principal} may not remove taints ${JSON.stringify(forbidden)}`,
+            );
+          }
+          sanitized = true;
+        }
+
+        // (4) lineage: trust
+        if (sourceType === undefined && p.runtime.name !== RUNTIME_NAME && !this.#strict) {
+          uncheckedTrust.push(i);
+        } else {
+          const override = parseTrustOverride(p.labels[LABEL.trustOverride]);
+          if (Number.isNaN(override)) fail('malformed_entry', `${LABEL.trustOverride} is not an integer`);
+          const parentScores = parents.map((e) => e.payload.trust_score);
+          const expected = hopTrust(this.#evaluator, {
+            parentScores,
+            sourceType,
+            override,
+            addedTaints: p.added_taints,
+          });
+          if (expected !== p.trust_score) {
+            fail('trust_mismatch', `trust_score ${p.trust_score} != recomputed ${expected}`);
+          }
+          if (override !== undefined && expected === p.trust_score) {
+            const computed = hopTrust(this.#evaluator, {
+              parentScores,
+              sourceType,
+              addedTaints: p.added_taints,
+            });
+            if (p.trust_score > computed) {
+              if (!this.#sanitizers.mayRaiseTo(p.labels.principal as string, p.trust_score)) {
+                fail(
+                  'unauthorized_sanitizer',
+                  `${p.labels.principal} may not raise trust from ${computed} to ${p.trust_score}`,
+                );
+              }
+              sanitized = true;
+            }
+          }
+        }
+      }
+
+      if (entry.header.x5c && typeof entry.header['x5t#S256'] === 'string') {
+        chains ??= new Map();
+        if (!chains.has(entry.header['x5t#S256'])) chains.set(entry.header['x5t#S256'], entry.header.x5c);
+      }
+      const principal = p.labels.principal as string;
+      if (!principals.includes(principal)) principals.push(principal);
+      reports[i] = {
+        index: i,
+        entryId: p.entry_id,
+        operation: p.operation,
+        principal,
+        classification: p.classification,
+        trustScore: p.trust_score,
+        taints: p.taints,
+        parents: p.parent_ids,
+        hash: entry.hash,
+        sourceType,
+        sanitized,
+        cached,
+      };
+    }
+
+    const tip = passport.tip;
+    if (tip) this.#tips.add(tip.hash);
+    return {
+      valid: true,
+      passport,
+      entries: reports,
+      principals,
+      trustScore: tip ? tip.payload.trust_score : null,
+      taints: tip ? tip.payload.taints : [],
+      tipHash: tip?.hash,
+      uncheckedTrust,
+      cachedEntries: proven.size,
+    };
+  }
+
+  #toPassport(input: Passport | string | readonly unknown[]): Passport {
+    if (input instanceof Passport) return input;
+    try {
+      return Array.isArray(input)
+        ? Passport.fromJws(input, this.#limits)
+        : Passport.deserialize(input, this.#limits);
+    } catch (err) {
+      if (err instanceof KestPassportError) {
+        const inner = err.cause instanceof KestError ? err.cause.code : err.code;
+        const reason = PASSPORT_REASON[inner] ?? 'malformed_entry';
+        throw new KestVerificationError(reason, (err.cause as Error | undefined)?.message ?? err.message, {
+          index: err.index,
+          cause: err,
+        });
+      }
+      throw err;
+    }
+  }
+
+  /** Indices proven by a cached verified tip: the latest cached entry and its ancestors. */
+  #provenByCache(passport: Passport): Set<number> {
+    const proven = new Set<number>();
+    if (this.#tips.size === 0) return proven;
+    const entries = passport.entries;
+    for (let k = entries.length - 1; k >= 0; k--) {
+      if (!this.#tips.has((entries[k] as SignedEntry).hash)) continue;
+      const stack = [k];
+      while (stack.length > 0) {
+        const i = stack.pop() as number;
+        if (proven.has(i)) continue;
+        proven.add(i);
+        const e = entries[i] as SignedEntry;
+        if (isRootEntry(e.payload)) continue;
+        for (const h of e.payload.parent_ids) {
+          const j = passport.indexOfHash(h);
+          if (j !== undefined && j < i) stack.push(j);
+        }
+      }
+      break;
+    }
+    return proven;
+  }
+}

@@ -1,0 +1,32 @@
+/**
+ * kest/propagation: the W3C baggage codec, the BaggageManager (inline / compressed / claim check,
+ * KEST-SPEC §5) and the in-memory cache. The Redis cache is a separate entry point (kest/redis).
+ */
+export {
+  BAGGAGE_HEADER,
+  BAGGAGE_LIMITS,
+  type BaggageLimits,
+  type BaggageMember,
+  type BaggageMembers,
+  type BaggageProperty,
+  decodeBaggageValue,
+  encodeBaggageValue,
+  encodedMemberBytes,
+  isBaggageKey,
+  parseBaggage,
+  parseBaggageMembers,
+  serializeBaggage,
+  serializeMember,
+  toBaggageMembers,
+} from './baggage.js';
+export { type CacheProvider, type MemoryCacheOptions, MemoryCacheProvider } from './cache.js';
+export {
+  BaggageManager,
+  type BaggageManagerOptions,
+  identityMembers,
+  type PropagationTier,
+  passportTier,
+  readUpstreamIdentity,
+  type StoreOptions,
+  type UpstreamIdentity,
+} from './manager.js';

@@ -1,0 +1,82 @@
+import { KestPolicyEngineError } from '../errors.js';
+import { type EvaluationContext, flattenContext } from './types.js';
+
+/**
+ * Which form of the evaluation context a Cedar engine receives:
+ * - `structured`: `context.subject.trust_score`, `context.subject.taints.contains("pii")`;
+ * - `flat`: the dotted keys of KEST-SPEC §6, `context["subject.trust_score"]`;
+ * - `both` (default): the union, so policies written either way run unchanged.
+ */
+export type CedarContextShape = 'structured' | 'flat' | 'both';
+
+/** A JSON value Cedar accepts: no null, integers only (Cedar `Long`). */
+export type CedarValue = string | number | boolean | CedarValue[] | { [key: string]: CedarValue };
+
+/**
+ * Converts an evaluation context to a Cedar context record. Cedar has no null, so a null or
+ * undefined attribute is left out (policies test it with `has`); arrays become sets. A value Cedar
+ * cannot hold (a non-integer or unsafe number, a function, ...) throws rather than being dropped: a
+ * silently missing attribute could keep a `forbid` from firing.
+ */
+export function toCedarContext(
+  context: EvaluationContext,
+  shape: CedarContextShape = 'both',
+): Record<string, CedarValue> {
+  const structured = toCedarRecord(context as unknown as Record<string, unknown>, 'context');
+  if (shape === 'structured') return structured;
+  const flat: Record<string, CedarValue> = {};
+  for (const [key, value] of Object.entries(flattenContext(structured))) {
+    if (value !== undefined) flat[key] = value as CedarValue;
+  }
+  if (shape === 'flat') return flat;
+  // Flattened keys carry dots, structured ones do not, so the union never collides (trust_score
+  // appears in both with the same value).
+  return Object.assign(flat, structured);
+}
+
+function toCedarRecord(value: Record<string, unknown>, path: string): Record<string, CedarValue> {
+  const out: Record<string, CedarValue> = {};
+  for (const [key, v] of Object.entries(value)) {
+    const converted = toCedarValue(v, `${path}.${key}`);
+    if (converted !== undefined) out[key] = converted;
+  }
+  return out;
+}
+
+function toCedarValue(value: unknown, path: string): CedarValue | undefined {
+  switch (typeof value) {
+    case 'undefined':
+      return undefined;
+    case 'string':
+    case 'boolean':
+      return value;
+    case 'number':
+      if (!Number.isSafeInteger(value)) {
+        throw new KestPolicyEngineError(
+          `${path}: ${value} is not an integer Cedar can hold (Cedar has no floats; use integers)`,
+          'engine_error',
+        );
+      }
+      return value;
+    case 'object': {
+      if (value === null) return undefined;
+      if (Array.isArray(value)) {
+        const items: CedarValue[] = [];
+        value.forEach((item, i) => {
+          const converted = toCedarValue(item, `${path}[${i}]`);
+          if (converted === undefined) {
+            throw new KestPolicyEngineError(
+              `${path}[${i}]: null is not allowed in a Cedar set`,
+              'engine_error',
+            );
+          }
+          items.push(converted);
+        });
+        return items;
+      }
+      return toCedarRecord(value as Record<string, unknown>, path);
+    }
+    default:
+      throw new KestPolicyEngineError(`${path}: a ${typeof value} cannot be passed to Cedar`, 'engine_error');
+  }
+}

@@ -1,0 +1,115 @@
+/**
+ * MockPolicyEngine for unit tests: per-policy allow/deny, or fail (throw, hang until aborted) to
+ * exercise the fail-secure paths. Records every call.
+ */
+import { KestPolicyEngineError } from '../errors.js';
+import { KestUnknownPolicyError, requirePolicyNames } from './errors.js';
+import type { EvaluateOptions, EvaluationContext, PolicyDecision, PolicyEngine } from './types.js';
+
+export type MockBehaviour =
+  | 'allow'
+  | 'deny'
+  /** Throws KestPolicyEngineError('unreachable'), like an engine that is down. */
+  | 'throw'
+  /** Never answers; rejects with KestPolicyEngineError('timeout') when the call's signal aborts. */
+  | 'hang'
+  | { throw: unknown }
+  | ((context: EvaluationContext, policy: string) => boolean | Promise<boolean>);
+
+export interface MockPolicyEngineOptions {
+  policies?: Readonly<Record<string, MockBehaviour>>;
+  /** For names not in `policies`. Default: an unknown-policy error, as real engines do. */
+  fallback?: MockBehaviour;
+}
+
+export interface MockPolicyCall {
+  entryId: string;
+  policyNames: readonly string[];
+  context: EvaluationContext;
+}
+
+export class MockPolicyEngine implements PolicyEngine {
+  readonly calls: MockPolicyCall[] = [];
+  readonly #policies = new Map<string, MockBehaviour>();
+  #fallback: MockBehaviour | undefined;
+  closed = false;
+
+  constructor(options: MockPolicyEngineOptions = {}) {
+    for (const [name, behaviour] of Object.entries(options.policies ?? {}))
+      this.#policies.set(name, behaviour);
+    this.#fallback = options.fallback;
+  }
+
+  static allowAll(): MockPolicyEngine {
+    return new MockPolicyEngine({ fallback: 'allow' });
+  }
+
+  static denyAll(): MockPolicyEngine {
+    return new MockPolicyEngine({ fallback: 'deny' });
+  }
+
+  get callCount(): number {
+    return this.calls.length;
+  }
+
+  set(policy: string, behaviour: MockBehaviour): this {
+    this.#policies.set(policy, behaviour);
+    return this;
+  }
+
+  setFallback(behaviour: MockBehaviour | undefined): this {
+    this.#fallback = behaviour;
+    return this;
+  }
+
+  reset(): void {
+    this.calls.length = 0;
+  }
+
+  async evaluate(
+    entryId: string,
+    policyNames: readonly string[],
+    context: EvaluationContext,
+    options?: EvaluateOptions,
+  ): Promise<PolicyDecision> {
+    this.calls.push({ entryId, policyNames: [...policyNames], context });
+    requirePolicyNames(policyNames, 'MockPolicyEngine');
+    for (const name of policyNames) {
+      const behaviour = this.#policies.get(name) ?? this.#fallback;
+      if (behaviour === undefined) throw new KestUnknownPolicyError(name, 'MockPolicyEngine');
+      const allow = await run(behaviour, name, context, options?.signal);
+      if (!allow) return { allow: false, policy: name, reason: 'denied by MockPolicyEngine' };
+    }
+    return { allow: true };
+  }
+
+  close(): void {
+    this.closed = true;
+  }
+}
+
+async function run(
+  behaviour: MockBehaviour,
+  name: string,
+  context: EvaluationContext,
+  signal: AbortSignal | undefined,
+): Promise<boolean> {
+  if (behaviour === 'allow') return true;
+  if (behaviour === 'deny') return false;
+  if (behaviour === 'throw')
+    throw new KestPolicyEngineError(`MockPolicyEngine: ${name} is down`, 'unreachable');
+  if (behaviour === 'hang') return hang(name, signal);
+  if (typeof behaviour === 'function') return (await behaviour(context, name)) === true;
+  throw behaviour.throw;
+}
+
+function hang(name: string, signal: AbortSignal | undefined): Promise<boolean> {
+  return new Promise((_resolve, reject) => {
+    const abort = () =>
+      reject(
+        new KestPolicyEngineError(`MockPolicyEngine: ${name} aborted`, 'timeout', { cause: signal?.reason }),
+      );
+    if (signal?.aborted) abort();
+    else signal?.addEventListener('abort', abort, { once: true });
+  });
+}

@@ -2,8 +2,11 @@
  * kest: the core entry point — wire format, entries, passports, verification, trust, identity.
  * Integrations live behind subpath exports (kest/spiffe, kest/express, ...).
  */
+
+export * from './context/index.js';
 export * from './entry/index.js';
 export * from './errors.js';
+export * from './hook/index.js';
 export { Ed25519Key, jwkThumbprint } from './identity/ed25519.js';
 export { LocalEd25519Provider } from './identity/local.js';
 export { MockIdentityProvider } from './identity/mock.js';

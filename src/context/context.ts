@@ -1,0 +1,146 @@
+/**
+ * The ambient Kest context, carried by the OpenTelemetry context API on AsyncLocalStorage — never
+ * in a module-level variable, so concurrent requests cannot see each other's passports.
+ *
+ * A protected call runs its function in a new *scope*: a small mutable cell holding the passport of
+ * that scope. Nested protected calls append to their own scope and, when they finish, advance the
+ * enclosing scope (so a later call or an outgoing request carries their entries). Concurrent
+ * branches each start from the last shared entry; the first to finish advances the enclosing scope,
+ * the others never see each other's entries.
+ */
+
+import { type Context, context, createContextKey, propagation } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { Passport } from '../passport/passport.js';
+import { BAGGAGE_KEY } from '../wire/constants.js';
+
+export interface PassportScope {
+  passport: Passport;
+}
+
+/** User/agent/task claims, and where they came from. */
+export interface IdentityClaims {
+  user?: string | undefined;
+  agent?: string | undefined;
+  task?: string | undefined;
+}
+
+export interface ValidatedIdentity extends IdentityClaims {
+  /** The raw bearer token; never forwarded downstream or to a policy engine unless configured. */
+  jwt?: string | undefined;
+  /** Who validated it, e.g. the issuer. */
+  issuer?: string | undefined;
+}
+
+const SCOPE = createContextKey('kest.scope');
+const VALIDATED = createContextKey('kest.identity.validated');
+const UPSTREAM = createContextKey('kest.identity.upstream');
+const CALL = createContextKey('kest.identity.call');
+
+let managerChecked = false;
+
+/**
+ * Make sure an AsyncLocalStorage context manager is registered with the OpenTelemetry API. If the
+ * application already registered one (its own SDK), that one is used; Kest never replaces it.
+ */
+export function ensureContextManager(): void {
+  if (managerChecked) return;
+  managerChecked = true;
+  const probe = createContextKey('kest.probe');
+  const works = context.with(
+    context.active().setValue(probe, true),
+    () => context.active().getValue(probe) === true,
+  );
+  if (!works) context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+}
+
+function scope(ctx: Context = context.active()): PassportScope | undefined {
+  return ctx.getValue(SCOPE) as PassportScope | undefined;
+}
+
+/** The passport of the current scope; an empty passport outside any scope. */
+export function getCurrentPassport(): Passport {
+  ensureContextManager();
+  return scope()?.passport ?? Passport.empty();
+}
+
+/** @internal used by the hook to advance the enclosing scope. */
+export function getCurrentScope(): PassportScope | undefined {
+  ensureContextManager();
+  return scope();
+}
+
+/** @internal run fn in a context whose scope is `s`. */
+export function runInScope<T>(s: PassportScope, fn: () => T, ctx: Context = context.active()): T {
+  return context.with(ctx.setValue(SCOPE, s), fn);
+}
+
+/**
+ * Run `fn` with `passport` as the current passport. The caller vouches for it: Kest's lineage
+ * interceptor calls this only after verifying an incoming passport. Returns what fn returns.
+ */
+export function runWithPassport<T>(passport: Passport, fn: () => T): T {
+  ensureContextManager();
+  return runInScope({ passport }, fn);
+}
+
+/** Run fn with identity claims validated by this service (e.g. a Bearer JWT checked by the identity interceptor). */
+export function runWithValidatedIdentity<T>(identity: ValidatedIdentity, fn: () => T): T {
+  ensureContextManager();
+  return context.with(context.active().setValue(VALIDATED, Object.freeze({ ...identity })), fn);
+}
+
+/** Run fn with raw upstream claims (kest.user/agent/task baggage): untrusted, any caller can write them. */
+export function runWithUpstreamClaims<T>(claims: IdentityClaims, fn: () => T): T {
+  ensureContextManager();
+  return context.with(context.active().setValue(UPSTREAM, Object.freeze({ ...claims })), fn);
+}
+
+/** @internal the identity the hook resolved for the protected call now running. */
+export function withCallIdentity(ctx: Context, identity: IdentityClaims): Context {
+  return ctx.setValue(CALL, identity);
+}
+
+export function getValidatedIdentity(): ValidatedIdentity | undefined {
+  return context.active().getValue(VALIDATED) as ValidatedIdentity | undefined;
+}
+
+/** Upstream claims from Kest's own interceptor, else from OpenTelemetry baggage (kest.user/...). */
+export function getUpstreamClaims(): IdentityClaims | undefined {
+  const ctx = context.active();
+  const own = ctx.getValue(UPSTREAM) as IdentityClaims | undefined;
+  if (own) return own;
+  const bag = propagation.getBaggage(ctx);
+  if (!bag) return undefined;
+  const user = bag.getEntry(BAGGAGE_KEY.user)?.value;
+  const agent = bag.getEntry(BAGGAGE_KEY.agent)?.value;
+  const task = bag.getEntry(BAGGAGE_KEY.task)?.value;
+  return user || agent || task ? { user, agent, task } : undefined;
+}
+
+function current(field: keyof IdentityClaims): string | undefined {
+  const ctx = context.active();
+  return (
+    (ctx.getValue(CALL) as IdentityClaims | undefined)?.[field] ??
+    (ctx.getValue(VALIDATED) as IdentityClaims | undefined)?.[field] ??
+    getUpstreamClaims()?.[field]
+  );
+}
+
+/**
+ * The user of the current call: inside a protected function, what the hook resolved; else what this
+ * service validated; else the raw upstream baggage claim (TC-12).
+ */
+export function getCurrentUser(): string | undefined {
+  return current('user');
+}
+export function getCurrentAgent(): string | undefined {
+  return current('agent');
+}
+export function getCurrentTask(): string | undefined {
+  return current('task');
+}
+/** The bearer token validated by this service's identity interceptor, if any. */
+export function getCurrentJwt(): string | undefined {
+  return getValidatedIdentity()?.jwt;
+}

@@ -1,0 +1,15 @@
+export {
+  ensureContextManager,
+  getCurrentAgent,
+  getCurrentJwt,
+  getCurrentPassport,
+  getCurrentTask,
+  getCurrentUser,
+  getUpstreamClaims,
+  getValidatedIdentity,
+  type IdentityClaims,
+  runWithPassport,
+  runWithUpstreamClaims,
+  runWithValidatedIdentity,
+  type ValidatedIdentity,
+} from './context.js';

@@ -41,6 +41,15 @@ export class Passport {
         `passport has ${list.length} entries (max ${maxEntries})`,
       );
     }
+    // An array that arrives already decoded skipped deserialize's byte bound: apply it here too.
+    const maxBytes = limits.maxBytes ?? LIMITS.maxPassportBytes;
+    let bytes = 1; // "[" + per entry: quotes and a "," or "]"
+    for (const jws of list) {
+      bytes += (typeof jws === 'string' ? jws.length : 0) + 3;
+      if (bytes > maxBytes) {
+        throw new KestPassportError('ERR_PASSPORT_TOO_LARGE', `passport is larger than ${maxBytes} bytes`);
+      }
+    }
     const entries: SignedEntry[] = new Array(list.length);
     for (let i = 0; i < list.length; i++) {
       try {
@@ -60,7 +69,9 @@ export class Passport {
     let value = input;
     if (typeof input === 'string' || Buffer.isBuffer(input)) {
       const maxBytes = limits.maxBytes ?? LIMITS.maxPassportBytes;
-      if (input.length > maxBytes) {
+      // Bytes, not UTF-16 units: the bound is on what crossed the wire.
+      const size = typeof input === 'string' ? Buffer.byteLength(input, 'utf8') : input.length;
+      if (size > maxBytes) {
         throw new KestPassportError('ERR_PASSPORT_TOO_LARGE', `passport is larger than ${maxBytes} bytes`);
       }
       try {
@@ -96,12 +107,17 @@ export class Passport {
     return this.tip?.hash;
   }
 
-  /** Index of the entry with this hash link, or undefined. */
+  /**
+   * Index of the first entry with this hash link, or undefined. First, so that a duplicated entry
+   * is reported where the copy appears, and children link to the original.
+   */
   indexOfHash(hash: string): number | undefined {
     if (!this.#byHash) {
       this.#byHash = new Map();
-      for (let i = 0; i < this.#entries.length; i++)
-        this.#byHash.set((this.#entries[i] as SignedEntry).hash, i);
+      for (let i = 0; i < this.#entries.length; i++) {
+        const h = (this.#entries[i] as SignedEntry).hash;
+        if (!this.#byHash.has(h)) this.#byHash.set(h, i);
+      }
     }
     return this.#byHash.get(hash);
   }
@@ -116,7 +132,8 @@ export class Passport {
   addSignature(jws: string): SignedEntry {
     const parsed = parseOrThrow(jws, this.#entries.length);
     this.#entries.push(parsed);
-    this.#byHash?.set(parsed.hash, this.#entries.length - 1);
+    if (this.#byHash && !this.#byHash.has(parsed.hash))
+      this.#byHash.set(parsed.hash, this.#entries.length - 1);
     return parsed;
   }
 

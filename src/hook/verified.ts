@@ -145,7 +145,6 @@ export function kestVerified<A extends unknown[], R>(
         `${operation}: no identity provider (pass \`identity\` or call configure())`,
       );
     }
-    const defaultEngine = options.engine ?? config.engine;
     const deployment = getDeployment();
     const deviations = activeDeviations(deployment, operation);
     const skip = (tier: PolicyTier, policy: string) =>
@@ -159,8 +158,12 @@ export function kestVerified<A extends unknown[], R>(
     const engines = new Map<PolicyTier, PolicyEngine>();
     for (const [tier, names] of tiers) {
       if (names.length === 0) continue;
+      // Deployment tiers are decided by the deployment's engines only: an `engine` option in code
+      // applies to the function tier and can never answer for an enterprise/platform policy.
       const engine =
-        (tier === 'function' ? options.engine : undefined) ?? config.tierEngines[tier] ?? defaultEngine;
+        tier === 'function'
+          ? (options.engine ?? config.tierEngines.function ?? config.engine)
+          : (config.tierEngines[tier] ?? config.engine);
       if (!engine) throw new KestConfigurationError(`${operation}: no policy engine for the ${tier} tier`);
       engines.set(tier, engine);
     }

@@ -44,28 +44,31 @@ export interface BaggageMember {
 /** Members by key, decoded values, properties dropped: the form the BaggageManager reads and writes. */
 export type BaggageMembers = Readonly<Record<string, string>>;
 
-// Character classes (RFC 9110 token; W3C baggage-octet). 1 = allowed.
+// RFC 9110 token characters (1 = allowed) and hex digit values.
 const TCHAR = new Uint8Array(128);
-const OCTET = new Uint8Array(128);
 const HEX = new Int8Array(128).fill(-1);
 for (let c = 0; c < 128; c++) {
   const isAlnum = (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a);
   if (isAlnum || "!#$%&'*+-.^_`|~".includes(String.fromCharCode(c))) TCHAR[c] = 1;
-  // baggage-octet = %x21 / %x23-2B / %x2D-3A / %x3C-5B / %x5D-7E
-  if (
-    c === 0x21 ||
-    (c >= 0x23 && c <= 0x2b) ||
-    (c >= 0x2d && c <= 0x3a) ||
-    (c >= 0x3c && c <= 0x5b) ||
-    (c >= 0x5d && c <= 0x7e)
-  ) {
-    OCTET[c] = 1;
-  }
 }
 for (let c = 0; c < 10; c++) HEX[0x30 + c] = c;
 for (let c = 0; c < 6; c++) {
   HEX[0x41 + c] = 10 + c;
   HEX[0x61 + c] = 10 + c;
+}
+
+// Long runs (values are up to 4 KiB) are scanned with sticky regexes: irregexp compiles them to
+// native code, several times faster than a charCodeAt loop (bench/propagation.bench.ts).
+// baggage-octet = %x21 / %x23-2B / %x2D-3A / %x3C-5B / %x5D-7E
+const OCTET_RUN = /[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]*/y;
+
+const BAD_ESCAPE = /%(?![0-9A-Fa-f]{2})/;
+
+/** End of the run of baggage-octets starting at `pos`. */
+function octetRunEnd(text: string, pos: number): number {
+  OCTET_RUN.lastIndex = pos;
+  OCTET_RUN.test(text);
+  return OCTET_RUN.lastIndex;
 }
 
 const SP = 0x20;
@@ -105,16 +108,8 @@ export function isBaggageKey(key: string): boolean {
  * as the W3C spec requires of decoders.
  */
 export function decodeBaggageValue(raw: string): string {
-  let pct = raw.indexOf('%');
-  if (pct === -1) return raw;
-  for (; pct !== -1; pct = raw.indexOf('%', pct + 1)) {
-    const h = raw.charCodeAt(pct + 1);
-    const l = raw.charCodeAt(pct + 2);
-    // charCodeAt past the end is NaN, which fails the range checks.
-    if (!(h < 128 && l < 128 && (HEX[h] as number) >= 0 && (HEX[l] as number) >= 0)) {
-      fail('`%` not followed by two hex digits in value');
-    }
-  }
+  if (raw.indexOf('%') === -1) return raw;
+  if (BAD_ESCAPE.test(raw)) fail('`%` not followed by two hex digits in value');
   try {
     return decodeURIComponent(raw);
   } catch {
@@ -187,7 +182,8 @@ export function parseBaggage(
 
     // value
     const valueStart = pos;
-    while (c < 128 && OCTET[c] === 1) c = text.charCodeAt(++pos);
+    pos = octetRunEnd(text, pos);
+    c = text.charCodeAt(pos);
     const value = decodeBaggageValue(text.slice(valueStart, pos));
     while (c === SP || c === HTAB) c = text.charCodeAt(++pos);
 
@@ -206,7 +202,8 @@ export function parseBaggage(
         c = text.charCodeAt(++pos);
         while (c === SP || c === HTAB) c = text.charCodeAt(++pos);
         const pvStart = pos;
-        while (c < 128 && OCTET[c] === 1) c = text.charCodeAt(++pos);
+        pos = octetRunEnd(text, pos);
+        c = text.charCodeAt(pos);
         prop = { key: pkey, value: decodeBaggageValue(text.slice(pvStart, pos)) };
         while (c === SP || c === HTAB) c = text.charCodeAt(++pos);
       } else {

@@ -87,8 +87,8 @@ export interface UpstreamIdentity {
 
 const DEFAULT_TTL_SECONDS = 300;
 const DEFAULT_MAX_INFLATED = 256 * 1024;
-/** JWS text does not deflate 16x; above that, skip straight to the claim check. */
-const MAX_DEFLATE_RATIO = 16;
+/** Real passports deflate ~2-5x (base64url JWS); above 8x, skip the deflate and use the claim check. */
+const MAX_DEFLATE_RATIO = 8;
 
 function own(members: BaggageMembers, key: string): string | undefined {
   return Object.hasOwn(members, key) ? members[key] : undefined;

@@ -1,0 +1,80 @@
+/**
+ * Hook overhead (issue 3): a protected no-op call with MockPolicyEngine + LocalEd25519Provider,
+ * against a bare node:crypto Ed25519 sign of the same entry bytes, in one run.
+ *
+ *   npx tsx bench/hook.bench.ts
+ *
+ * Each protected call runs in a fresh scope seeded with a 3-entry passport (so it builds a
+ * non-root entry, signs it, evaluates one policy, runs, appends). Writes bench/results/hook.json.
+ */
+import { sign as cryptoSign, generateKeyPairSync } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { Bench } from 'tinybench';
+import { buildEntry, canonicalBytes, kestVerified, LocalEd25519Provider, runWithPassport } from '../src/index.js';
+import { MockPolicyEngine } from '../src/policy/mock.js';
+import { buildPassport } from '../test/support/chain.js';
+
+const identity = new LocalEd25519Provider({ workloadId: 'spiffe://bench.kest/hook', quiet: true });
+const engine = MockPolicyEngine.allowAll();
+const seed = await buildPassport([
+  { identity, sourceType: 'internal' },
+  { identity, addedTaints: ['web'] },
+  { identity },
+]);
+const protectedNoop = kestVerified(async function handle(_req: { id: number }) {}, {
+  policy: 'allow-all',
+  engine,
+  identity,
+  sourceType: 'internal',
+  user: 'alice',
+});
+
+const { privateKey } = generateKeyPairSync('ed25519');
+const typical = canonicalBytes(
+  buildEntry({
+    operation: 'handle',
+    principal: identity.getWorkloadId(),
+    traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
+    trustScore: 100,
+    parentIds: [seed.tipHash as string],
+    taints: ['web'],
+    labels: { 'kest.identity': '{"agent":null,"task":null,"user":"alice"}', 'kest.source_type': 'internal' },
+    policyContext: { function_policies: ['allow-all'] },
+    inputHash: 'a'.repeat(64),
+  }),
+);
+
+const bench = new Bench({ time: 3000, warmupTime: 500 });
+bench
+  .add('bare node:crypto Ed25519 sign (entry bytes)', () => {
+    cryptoSign(null, typical, privateKey);
+  })
+  .add('kestVerified no-op call (mock engine, local Ed25519)', async () => {
+    await runWithPassport(seed, () => protectedNoop({ id: 1 }));
+  });
+await bench.run();
+
+const rows = bench.tasks.map((t) => {
+  const r = t.result as unknown as { latency: { p50: number; p99: number; mean: number }; throughput: { mean: number } };
+  return {
+    name: t.name,
+    median_us: +(r.latency.p50 * 1000).toFixed(2),
+    p99_us: +(r.latency.p99 * 1000).toFixed(2),
+    ops_per_s: Math.round(r.throughput.mean),
+  };
+});
+const [bare, hook] = rows as [(typeof rows)[0], (typeof rows)[0]];
+const summary = {
+  bench: 'hook',
+  date: new Date().toISOString(),
+  machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version },
+  rows,
+  ratio_median_hook_to_bare_sign: +(hook.median_us / bare.median_us).toFixed(2),
+  target: 'hook p99 < 150 µs',
+  pass: hook.p99_us < 150,
+};
+console.table(rows);
+console.log(`hook/bare-sign median ratio: ${summary.ratio_median_hook_to_bare_sign}x; p99 ${hook.p99_us} µs (target < 150 µs)`);
+mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
+writeFileSync(new URL('./results/hook.json', import.meta.url), `${JSON.stringify(summary, null, 2)}\n`);

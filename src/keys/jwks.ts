@@ -2,6 +2,7 @@ import { createPublicKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { KestConfigurationError, KestVerificationError } from '../errors.js';
 import type { PublicJwk } from '../identity/provider.js';
+import { algForKey } from '../wire/jws.js';
 import type { KeyRequest, TrustSource } from './trust-source.js';
 
 interface AnchoredKey {
@@ -46,7 +47,7 @@ export class JwksTrustSource implements TrustSource {
     const s = source as Record<string, unknown>;
     if (Array.isArray(s.keys)) {
       for (const jwk of s.keys as PublicJwk[]) {
-        if (typeof jwk?.principal !== 'string') {
+        if (typeof jwk !== 'object' || jwk === null || typeof jwk.principal !== 'string') {
           throw new KestConfigurationError(
             `JWKS key ${jwk?.kid ?? '?'} has no "principal" member: cannot anchor it`,
           );
@@ -55,15 +56,34 @@ export class JwksTrustSource implements TrustSource {
       }
       return this;
     }
+    if (typeof s.kty === 'string') {
+      // A bare JWK names no principal (and may be a private key file passed by mistake).
+      throw new KestConfigurationError(
+        'a bare JWK cannot be anchored: use {"keys":[{..., "principal": "<workload id>"}]} or {"<workload id>": <JWK>}',
+      );
+    }
     for (const [principal, value] of Object.entries(s)) {
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+        throw new KestConfigurationError(`JWKS entry for ${principal} is not a JWK or JWKS object`);
+      }
       const v = value as JwksLike | PublicJwk;
       const list = Array.isArray((v as JwksLike).keys) ? (v as JwksLike).keys : [v as PublicJwk];
-      for (const jwk of list) this.addKey(principal, jwk);
+      for (const jwk of list) {
+        if (jwk && typeof jwk === 'object' && jwk.principal !== undefined && jwk.principal !== principal) {
+          throw new KestConfigurationError(
+            `JWKS key ${jwk.kid ?? '?'} names principal ${String(jwk.principal)} but is listed under ${principal}`,
+          );
+        }
+        this.addKey(principal, jwk);
+      }
     }
     return this;
   }
 
   addKey(principal: string, jwk: PublicJwk): void {
+    if (typeof jwk !== 'object' || jwk === null || Array.isArray(jwk)) {
+      throw new KestConfigurationError(`JWKS entry for ${principal} is not a JWK object`);
+    }
     if ('d' in jwk) throw new KestConfigurationError(`trust JWKS for ${principal} contains a private key`);
     let key: KeyObject;
     try {
@@ -72,6 +92,18 @@ export class JwksTrustSource implements TrustSource {
       throw new KestConfigurationError(`invalid JWK for ${principal}: ${(err as Error).message}`, {
         cause: err,
       });
+    }
+    // Only keys Kest verifies with (Ed25519, P-256), and a declared alg must match the key.
+    let alg: string;
+    try {
+      alg = algForKey(key);
+    } catch (err) {
+      throw new KestConfigurationError(`JWK for ${principal}: ${(err as Error).message}`, { cause: err });
+    }
+    if (jwk.alg !== undefined && jwk.alg !== alg) {
+      throw new KestConfigurationError(
+        `JWK for ${principal}: alg ${String(jwk.alg)} does not match its ${alg} key`,
+      );
     }
     const list = this.#keys.get(principal) ?? [];
     list.push({ kid: jwk.kid, key });

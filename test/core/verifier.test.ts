@@ -482,5 +482,15 @@ describe('input forms', () => {
     // Map form: principal → JWKS.
     const byMap = new JwksTrustSource({ [a.workloadId]: { keys: [noPrincipal] } });
     expect(byMap.principals).toEqual([a.workloadId]);
+    // A bare JWK anchors nothing; a key listed under another principal than it names is refused.
+    expect(() => new JwksTrustSource(noPrincipal)).toThrow(/bare JWK/);
+    expect(() => new JwksTrustSource({ [b.workloadId]: jwks })).toThrow(/names principal/);
+    expect(() => new JwksTrustSource({ [a.workloadId]: 'key' })).toThrow(/not a JWK/);
+    // Only Ed25519 / P-256 keys, and a declared alg must match.
+    const rsa = generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ format: 'jwk' });
+    expect(() => new JwksTrustSource({ [a.workloadId]: rsa })).toThrow(/Ed25519 or EC P-256/);
+    expect(() => new JwksTrustSource({ [a.workloadId]: { ...noPrincipal, alg: 'ES256' } })).toThrow(
+      /does not match/,
+    );
   });
 });

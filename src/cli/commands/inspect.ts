@@ -1,0 +1,79 @@
+/**
+ * `kest inspect <passport.json|->`: a readable table of a passport's entries — index, operation,
+ * principal, trust, taints, parents. Parses strictly but does NOT verify signatures (use verify).
+ */
+import type { Command } from 'commander';
+import { KestPassportError } from '../../errors.js';
+import { Passport } from '../../passport/passport.js';
+import { ROOT_PARENT } from '../../wire/constants.js';
+import { EXIT, readPassportInput } from './verify.js';
+
+function clip(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+}
+
+export function renderTable(passport: Passport): string {
+  const header = ['#', 'operation', 'principal', 'trust', 'taints', 'parents'];
+  const rows = passport.entries.map((e, i) => {
+    const p = e.payload;
+    const parents =
+      p.parent_ids.length === 1 && p.parent_ids[0] === ROOT_PARENT
+        ? 'root'
+        : p.parent_ids
+            .map((h) => {
+              const j = passport.indexOfHash(h);
+              return j !== undefined && j < i ? `#${j}` : `?${h.slice(0, 12)}`;
+            })
+            .join(',');
+    return [
+      String(i),
+      clip(p.operation, 40),
+      clip(p.labels.principal ?? '', 72),
+      String(p.trust_score),
+      p.taints.length > 0 ? clip(p.taints.join(','), 48) : '-',
+      parents,
+    ];
+  });
+  const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => (r[c] as string).length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((cell, c) => (c === 0 || c === 3 ? cell.padStart(widths[c]!) : cell.padEnd(widths[c]!)))
+      .join('  ')
+      .trimEnd();
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+}
+
+export function register(program: Command): void {
+  program
+    .command('inspect')
+    .description('print a passport as a table (parses strictly; does not verify signatures)')
+    .argument('<passport>', 'passport JSON file, or - for stdin')
+    .option('--json', 'print the decoded entries (header, payload, hash) as JSON')
+    .action(async (source: string, options: { json?: boolean }, command: Command) => {
+      const text = await readPassportInput(source, command);
+      let passport: Passport;
+      try {
+        passport = Passport.deserialize(text);
+      } catch (err) {
+        if (!(err instanceof KestPassportError)) throw err;
+        process.stderr.write(`kest inspect: ${err.code}: ${err.message}\n`);
+        process.exitCode = EXIT.invalid;
+        return;
+      }
+      if (options.json) {
+        const out = passport.entries.map((e, index) => ({
+          index,
+          hash: e.hash,
+          header: e.header,
+          payload: e.payload,
+        }));
+        process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+      } else {
+        process.stdout.write(
+          `${passport.length} entr${passport.length === 1 ? 'y' : 'ies'} (not verified: run kest verify)\n` +
+            (passport.length > 0 ? `${renderTable(passport)}\ntip ${passport.tipHash}\n` : ''),
+        );
+      }
+      process.exitCode = EXIT.ok;
+    });
+}

@@ -7,6 +7,8 @@
 import { type Command, CommanderError, Command as CommanderProgram } from 'commander';
 import { KestError } from '../errors.js';
 import { PACKAGE_VERSION } from '../version.js';
+import * as detect from './commands/detect.js';
+import * as devAgent from './commands/dev-agent.js';
 import * as inspect from './commands/inspect.js';
 import * as keygen from './commands/keygen.js';
 import * as verify from './commands/verify.js';
@@ -14,9 +16,9 @@ import { EXIT } from './commands/verify.js';
 
 /**
  * COMMANDS: one module per file in src/cli/commands/, each exporting `register(program)`.
- * To add a command, import it above and append it here (e.g. dev-agent, detect).
+ * To add a command, import it above and append it here.
  */
-const COMMANDS: { register(program: Command): void }[] = [keygen, verify, inspect];
+const COMMANDS: { register(program: Command): void }[] = [keygen, verify, inspect, devAgent, detect];
 
 function buildProgram(): Command {
   const program = new CommanderProgram('kest')

@@ -3,6 +3,13 @@
  * Workload API client (X509Source), the SPIREProvider identity, the SpiffeTrustSource verifier
  * anchor, and a development Workload API server.
  */
+export {
+  AutoDetector,
+  type Detection,
+  type DetectOptions,
+  type IdentityKind,
+} from '../identity/autodetect.js';
+export { OIDC_LABEL, OIDCIdentity, type OIDCIdentityOptions } from '../identity/oidc.js';
 export { SPIREProvider, type SPIREProviderOptions, type SvidSource } from '../identity/spire.js';
 export { SpiffeTrustSource, type SpiffeTrustSourceOptions } from '../keys/spiffe.js';
 export { BundleSet, type BundleSource, SpiffeBundle, type SpiffeBundleInit } from './bundle.js';

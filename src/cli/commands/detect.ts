@@ -2,7 +2,7 @@
  * `kest detect`: which identity Kest would use here (SPIFFE → OIDC → local) and its workload id.
  */
 import type { Command } from 'commander';
-import { AutoDetector } from '../../identity/autodetect.js';
+import type { AutoDetector } from '../../identity/autodetect.js';
 import { silentLogger } from '../../logger.js';
 
 interface DetectCliOptions {
@@ -30,6 +30,8 @@ export function register(program: Command): void {
         command.error('kest detect: --timeout must be positive', { exitCode: 2 });
       let detection: Awaited<ReturnType<AutoDetector['detect']>>;
       try {
+        // Loaded on use: the gRPC dependencies are needed only by the SPIFFE commands.
+        const { AutoDetector } = await import('../../identity/autodetect.js');
         detection = await new AutoDetector({
           spiffeTimeoutMs: timeout,
           logger: silentLogger,

@@ -4,7 +4,7 @@
  * Runs until SIGINT/SIGTERM, then removes its socket.
  */
 import type { Command } from 'commander';
-import { DevAgent } from '../../spiffe/dev-agent.js';
+import type { DevAgent } from '../../spiffe/dev-agent.js';
 
 interface DevAgentCliOptions {
   socket: string;
@@ -50,6 +50,8 @@ export function register(program: Command): void {
       }
       let agent: DevAgent;
       try {
+        // Loaded on use: the gRPC dependencies are needed only by the SPIFFE commands.
+        const { DevAgent } = await import('../../spiffe/dev-agent.js');
         agent = await DevAgent.start({
           socket: options.socket,
           trustDomain: options.trustDomain,

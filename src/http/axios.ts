@@ -1,0 +1,40 @@
+/**
+ * kest/axios: outbound propagation for axios (KEST-SPEC §5) as a request interceptor.
+ *
+ *   const http = axios.create();
+ *   installKestAxios(http, { cache });        // returns the interceptor id (for eject)
+ *
+ * Each request carries the current passport (`baggage`) and span (`traceparent`). When the
+ * passport cannot travel the request is not sent: the axios promise rejects with the Kest error.
+ */
+import type { AxiosInstance, InternalAxiosRequestConfig } from 'axios';
+import { OutboundPropagator, type PropagatorOptions } from './outbound.js';
+
+export type { PropagatorOptions } from './outbound.js';
+
+/** The interceptor function itself (for `instance.interceptors.request.use`). */
+export function kestAxiosInterceptor(
+  options: PropagatorOptions = {},
+): (config: InternalAxiosRequestConfig) => Promise<InternalAxiosRequestConfig> {
+  const propagator = new OutboundPropagator(options);
+  return async (config) => {
+    const current = (name: string) => {
+      const v = config.headers.get(name);
+      return typeof v === 'string' ? v : undefined;
+    };
+    const extra = await propagator.headers({
+      baggage: current('baggage'),
+      traceparent: current('traceparent'),
+    });
+    if (extra.baggage !== undefined) config.headers.set('baggage', extra.baggage);
+    else config.headers.delete('baggage');
+    if (extra.traceparent) config.headers.set('traceparent', extra.traceparent);
+    if (extra.tracestate) config.headers.set('tracestate', extra.tracestate);
+    return config;
+  };
+}
+
+/** Install the interceptor on an axios instance; returns its id. */
+export function installKestAxios(instance: AxiosInstance, options: PropagatorOptions = {}): number {
+  return instance.interceptors.request.use(kestAxiosInterceptor(options));
+}

@@ -1,0 +1,57 @@
+/**
+ * kest/hono: Hono 4 middleware running the Kest server core on Web-standard Request/Response
+ * (any runtime Hono runs on; the claim-check cache and trust source must be available there).
+ *
+ *   app.use('*', kestHono({ trust }));
+ *   app.get('/x', async (c) => c.json(await handle()));   // handle = kestVerified(...)
+ *
+ * A refusal returns the JSON response and the handler never runs. A Kest error thrown by the
+ * handler (e.g. KestAuthorizationError) replaces the response with its refusal (403).
+ */
+import type { Context, MiddlewareHandler, Next } from 'hono';
+import { type Admission, KestHttpCore, type KestHttpOptions, type Refusal } from './core.js';
+
+export type { KestHttpOptions, Refusal } from './core.js';
+
+const ADMISSION = 'kest.admission';
+
+function toResponse(refusal: Refusal): Response {
+  return new Response(JSON.stringify(refusal.body), {
+    status: refusal.status,
+    headers: { 'content-type': 'application/json; charset=utf-8', ...refusal.headers },
+  });
+}
+
+function info(c: Context) {
+  return { method: c.req.method, url: c.req.url, headers: c.req.raw.headers };
+}
+
+export function kestHono(options: KestHttpOptions | KestHttpCore = {}): MiddlewareHandler {
+  const core = options instanceof KestHttpCore ? options : new KestHttpCore(options);
+  return async function kestMiddleware(c: Context, next: Next): Promise<Response | undefined> {
+    let admission: Admission;
+    try {
+      admission = await core.admit(c.req.raw.headers);
+    } catch (err) {
+      const refusal = core.refuse(err, 'ingress', info(c));
+      if (!refusal) throw err;
+      return toResponse(refusal);
+    }
+    c.set(ADMISSION as never, admission as never);
+    await core.run(admission, () => next());
+    // Hono catches handler errors into c.error (after app.onError built a response): map ours.
+    if (c.error) {
+      const refusal = core.refuse(c.error, 'handler', info(c));
+      if (refusal) {
+        c.res = undefined;
+        c.res = toResponse(refusal);
+      }
+    }
+    return undefined;
+  };
+}
+
+/** What the lineage interceptor proved for this request. */
+export function kestAdmission(c: Context): Admission | undefined {
+  return c.get(ADMISSION as never) as Admission | undefined;
+}

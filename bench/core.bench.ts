@@ -1,0 +1,176 @@
+/**
+ * Core (issue 2): canonicalize + sign of a typical entry against a bare node:crypto Ed25519 sign of
+ * the same bytes (target: median within 2x), and cold verification of 1, 10 and 100-entry passports
+ * (target: 100 entries < 25 ms; the public spec allows 500 ms).
+ *
+ *   npx tsx bench/core.bench.ts
+ *
+ * "Cold" = a new JwksTrustSource-backed PassportVerifier per iteration (no verified tip cached) and
+ * the passport as JSON text, so parsing, hashing, key lookup, Ed25519 verification and the lineage
+ * rules are all counted. Writes bench/results/core.json.
+ */
+import { sign as cryptoSign } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { Bench } from 'tinybench';
+import { buildEntry } from '../src/entry/build.js';
+import type { KestEntryPayload } from '../src/entry/types.js';
+import { Ed25519Key } from '../src/identity/ed25519.js';
+import { JwksTrustSource } from '../src/keys/jwks.js';
+import { Passport } from '../src/passport/passport.js';
+import { PassportVerifier } from '../src/passport/verifier.js';
+import { canonicalBytes } from '../src/wire/canonical.js';
+
+const PRINCIPALS = [
+  'spiffe://example.org/frontend',
+  'spiffe://example.org/orders',
+  'spiffe://example.org/payments',
+];
+const keys = PRINCIPALS.map(() => Ed25519Key.generate());
+const trustJwks = { keys: keys.map((k, i) => k.publicJwk(PRINCIPALS[i])) };
+
+/** An entry as the hook writes it: identity and resource labels, two policy tiers, hashes. */
+function typicalEntry(i: number, parent: string | undefined): KestEntryPayload {
+  return buildEntry({
+    operation: `orders.handle_${i}`,
+    principal: PRINCIPALS[i % PRINCIPALS.length]!,
+    traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
+    trustScore: 100,
+    parentIds: parent ? [parent] : undefined,
+    labels: {
+      'kest.source_type': 'internal',
+      'kest.identity': JSON.stringify({
+        user: 'alice@example.com',
+        agent: 'checkout-ui',
+        task: 'place-order',
+      }),
+      'kest.resource_attr': JSON.stringify({ id: 'order-1234', owner: 'alice', amount_cents: 4200 }),
+    },
+    policyContext: { enterprise_policies: ['baseline-authz'], function_policies: ['orders-write'] },
+    otelContext: { trace_id: '4bf92f3577b34da6a3ce929d0e0e4736', span_id: '00f067aa0ba902b7' },
+    contentHash: 'a'.repeat(64),
+    inputHash: 'b'.repeat(64),
+  });
+}
+
+function makePassport(n: number): string {
+  let p = Passport.empty();
+  for (let i = 0; i < n; i++) {
+    const key = keys[i % keys.length]!;
+    p = p.append(key.sign(canonicalBytes(typicalEntry(i, p.tipHash))));
+  }
+  return p.serialize();
+}
+
+const entry = typicalEntry(1, 'c'.repeat(64));
+const entryBytes = canonicalBytes(entry);
+const signer = keys[0]!;
+const passports = new Map([1, 10, 100].map((n) => [n, makePassport(n)]));
+const trust = new JwksTrustSource(trustJwks);
+
+// Sanity: everything verifies before it is timed.
+for (const [n, text] of passports) {
+  const r = await new PassportVerifier({ trust }).verify(text);
+  if (r.entries.length !== n) throw new Error(`passport of ${n} did not verify`);
+}
+const extended = makePassport(101);
+
+const bench = new Bench({ time: 2000, warmupTime: 300 });
+bench
+  .add('canonicalize+sign (typical entry, kest)', () => {
+    signer.sign(canonicalBytes(entry));
+  })
+  .add('bare node:crypto Ed25519 sign (same bytes)', () => {
+    cryptoSign(null, entryBytes, signer.privateKey);
+  })
+  .add('canonicalize only (typical entry)', () => {
+    canonicalBytes(entry);
+  });
+for (const [n, text] of passports) {
+  bench.add(`cold verify ${n}-entry passport`, async () => {
+    await new PassportVerifier({ trust }).verify(text);
+  });
+}
+{
+  // A hop that verified the 100-entry passport before receives it with one more entry.
+  const warm = new PassportVerifier({ trust });
+  await warm.verify(passports.get(100)!);
+  bench.add('warm verify 100+1 entries (tip cache)', async () => {
+    await warm.verify(extended);
+  });
+}
+
+await bench.run();
+
+interface Row {
+  name: string;
+  median_ms: number;
+  p99_ms: number;
+  mean_ms: number;
+  ops_per_s: number;
+  samples: number;
+}
+const rows: Row[] = bench.tasks.map((t) => {
+  const r = t.result;
+  if (r.state !== 'completed') throw new Error(`${t.name}: ${r.state}`);
+  return {
+    name: t.name,
+    median_ms: r.latency.p50,
+    p99_ms: r.latency.p99,
+    mean_ms: r.latency.mean,
+    ops_per_s: r.throughput.mean,
+    samples: r.latency.samples?.length ?? 0,
+  };
+});
+const byName = (n: string) => rows.find((r) => r.name.startsWith(n))!;
+const ratio = byName('canonicalize+sign').median_ms / byName('bare node:crypto').median_ms;
+const cold100 = byName('cold verify 100').median_ms;
+
+const fmt = (ms: number) => (ms < 1 ? `${(ms * 1000).toFixed(1)} µs` : `${ms.toFixed(2)} ms`);
+console.log(`\nkest core bench — node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? '?'}`);
+console.table(
+  Object.fromEntries(
+    rows.map((r) => [
+      r.name,
+      {
+        median: fmt(r.median_ms),
+        p99: fmt(r.p99_ms),
+        'ops/s': Math.round(r.ops_per_s).toLocaleString('en-US'),
+      },
+    ]),
+  ),
+);
+console.log(
+  `canonicalize+sign / bare sign (median): ${ratio.toFixed(2)}x (target ≤ 2x: ${ratio <= 2 ? 'met' : 'MISSED'})`,
+);
+console.log(
+  `cold verify of 100 entries (median): ${fmt(cold100)} (target < 25 ms: ${cold100 < 25 ? 'met' : 'MISSED'}; spec ≤ 500 ms)`,
+);
+console.log(
+  `typical entry: ${entryBytes.length} canonical bytes, ${signer.sign(entryBytes).length} JWS chars`,
+);
+
+mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
+writeFileSync(
+  new URL('./results/core.json', import.meta.url),
+  `${JSON.stringify(
+    {
+      bench: 'core',
+      date: new Date().toISOString(),
+      node: process.version,
+      cpus: cpus().length,
+      cpu: cpus()[0]?.model,
+      entry_bytes: entryBytes.length,
+      results: rows,
+      sign_ratio: ratio,
+      targets: {
+        sign_ratio_max: 2,
+        sign_ratio_met: ratio <= 2,
+        cold_verify_100_ms_max: 25,
+        cold_verify_100_met: cold100 < 25,
+      },
+    },
+    null,
+    2,
+  )}\n`,
+);

@@ -2,6 +2,7 @@
  * Test helpers: one protected service per framework that counts how often its function body ran,
  * and ways to send hand-made baggage to it.
  */
+import { context, trace } from '@opentelemetry/api';
 import { type Framework, type RunningService, startService } from '../../examples/trusted-chain/servers.js';
 import type { KestHttpOptions } from '../../src/http/core.js';
 import {
@@ -25,6 +26,9 @@ export interface ProbeBody {
   task: string | undefined;
   baggage: string | undefined;
   trustScore: number | undefined;
+  traceparent: string | undefined;
+  /** Trace id of the active span context inside the handler. */
+  traceId: string | undefined;
 }
 
 export interface Probe {
@@ -55,6 +59,8 @@ export async function startProbe(
         task: getCurrentTask(),
         baggage: lastHeaders.baggage,
         trustScore: p.tip?.payload.trust_score,
+        traceparent: lastHeaders.traceparent,
+        traceId: trace.getSpan(context.active())?.spanContext().traceId,
       };
     },
     { policy: 'probe', engine, identity, operation: 'probe' },

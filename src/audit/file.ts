@@ -1,0 +1,83 @@
+/** Convenience over readers + auditSpans, and the text form of a report (what `kest audit` prints). */
+import type { SpanRecord } from '../telemetry/record.js';
+import { type AuditOptions, type AuditReport, auditSpans } from './audit.js';
+import { readSpansFile } from './readers.js';
+
+/** Read a span file (JSON lines, SQLite or OTLP/JSON) and audit it. */
+export async function auditFile(path: string, options: AuditOptions): Promise<AuditReport[]> {
+  const spans: SpanRecord[] = await readSpansFile(path, options.traceId ? { traceId: options.traceId } : {});
+  return auditSpans(spans, options);
+}
+
+export interface AuditSummary {
+  traces: number;
+  verified: number;
+  failed: number;
+  incomplete: number;
+  entries: number;
+  gaps: number;
+  forks: number;
+  /** Every trace verified and at least one trace audited. */
+  ok: boolean;
+}
+
+export function summarizeReports(reports: readonly AuditReport[]): AuditSummary {
+  const count = (s: AuditReport['status']) => reports.filter((r) => r.status === s).length;
+  return {
+    traces: reports.length,
+    verified: count('verified'),
+    failed: count('failed'),
+    incomplete: count('incomplete') + count('unverified'),
+    entries: reports.reduce((n, r) => n + r.entries.length, 0),
+    gaps: reports.reduce((n, r) => n + r.gaps.length, 0),
+    forks: reports.reduce((n, r) => n + r.forks.length, 0),
+    ok: reports.length > 0 && reports.every((r) => r.status === 'verified'),
+  };
+}
+
+const short = (h: string) => `${h.slice(0, 12)}…`;
+
+/** Human-readable lines for one trace. */
+export function formatReport(r: AuditReport): string {
+  const lines: string[] = [];
+  const services = r.serviceNames.length > 0 ? ` [${r.serviceNames.join(', ')}]` : '';
+  lines.push(`trace ${r.traceId}${services}: ${r.status.toUpperCase()} (${r.entries.length} entries)`);
+  if (r.failure) {
+    const f = r.failure;
+    lines.push(
+      `  first failure: entry ${f.index} (${f.entryId ?? short(f.hash)}): ${f.reason}: ${f.message}`,
+    );
+  }
+  for (const g of r.gaps) {
+    const rec = g.recovered ? `recovered from ${g.recovered}` : 'entry lost';
+    lines.push(
+      `  gap: ${short(g.hash)}${g.entryId ? ` (${g.entryId})` : ''} referenced by ${g.referencedBy.join(', ')} via ${g.via}; no span carries it (${rec})`,
+    );
+  }
+  for (const f of r.forks) {
+    lines.push(
+      `  fork (${f.kind}) at entry ${f.parentIndex}: ${f.children.map((c) => `${c.index}:${c.status}`).join(', ')}`,
+    );
+  }
+  for (const c of r.claimChecks) {
+    lines.push(`  claim check ${c.id}: ${c.resolved ? 'resolved' : `unresolved (${c.error})`}`);
+  }
+  for (const e of r.entries) {
+    const flags = [
+      e.sanitized ? 'sanitizer' : '',
+      e.denied ? 'denied' : '',
+      e.failedExecution ? 'failed_execution' : '',
+      e.supersededBy ? 'superseded' : '',
+      e.source !== 'span' ? `from ${e.source}` : '',
+      e.crossTrace ? 'other trace' : '',
+    ].filter(Boolean);
+    const taints = e.taints.length > 0 ? ` taints=${e.taints.join(',')}` : '';
+    const why = e.status !== 'verified' && e.reason ? ` (${e.reason})` : '';
+    lines.push(
+      `  ${String(e.index).padStart(3)} ${e.status.padEnd(10)} ${e.operation ?? '?'} by ${e.principal ?? '?'} trust=${e.trustScore ?? '?'}${taints}${flags.length ? ` [${flags.join(', ')}]` : ''}${why}`,
+    );
+  }
+  if (r.unsignedSpans.length > 0) lines.push(`  ${r.unsignedSpans.length} Kest span(s) without a signature`);
+  if (r.duplicates > 0) lines.push(`  ${r.duplicates} duplicate span(s) ignored`);
+  return lines.join('\n');
+}

@@ -1,0 +1,287 @@
+/**
+ * Readers: exported spans back into SpanRecords, whatever carried them — Kest's JSON lines file,
+ * Kest's SQLite database, or OTLP/JSON (one ExportTraceServiceRequest per file or per line, as a
+ * collector's file exporter writes them).
+ */
+import { closeSync, createReadStream, openSync, readFileSync, readSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { KestTelemetryError } from '../telemetry/errors.js';
+import type { AttributeValue, SpanRecord, SpanStatusName } from '../telemetry/record.js';
+import { openSpanDatabase } from '../telemetry/sqlite-exporter.js';
+
+export type SpanSourceFormat = 'jsonl' | 'sqlite' | 'otlp-json';
+
+const SQLITE_MAGIC = 'SQLite format 3\0';
+
+/** What a file holds, from its first bytes. */
+export function detectFormat(path: string): 'sqlite' | 'json' {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (err) {
+    throw new KestTelemetryError(`cannot open ${path}: ${(err as Error).message}`, { cause: err });
+  }
+  try {
+    const head = Buffer.alloc(16);
+    const n = readSync(fd, head, 0, 16, 0);
+    return n === 16 && head.toString('latin1') === SQLITE_MAGIC ? 'sqlite' : 'json';
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Read every span of a file (format detected). `traceId` limits a SQLite read to one trace. */
+export async function readSpansFile(path: string, options: { traceId?: string } = {}): Promise<SpanRecord[]> {
+  if (detectFormat(path) === 'sqlite') return readSqliteSpans(path, options);
+  return readJsonSpans(path);
+}
+
+/** JSON lines of SpanRecords or of OTLP requests, or one (pretty-printed) OTLP/JSON document. */
+export async function readJsonSpans(path: string): Promise<SpanRecord[]> {
+  const out: SpanRecord[] = [];
+  const lines = createInterface({ input: createReadStream(path, { encoding: 'utf8' }), crlfDelay: Infinity });
+  let lineNo = 0;
+  let firstFailed = false;
+  for await (const line of lines) {
+    lineNo++;
+    if (line.length === 0 || /^\s*$/.test(line)) continue;
+    let value: unknown;
+    try {
+      value = JSON.parse(line);
+    } catch (err) {
+      if (out.length === 0) {
+        firstFailed = true;
+        lines.close();
+        break;
+      }
+      throw new KestTelemetryError(`${path}:${lineNo}: not JSON: ${(err as Error).message}`, { cause: err });
+    }
+    pushValue(value, out, `${path}:${lineNo}`);
+  }
+  if (firstFailed) {
+    // Not JSON lines: one JSON document over several lines.
+    let value: unknown;
+    try {
+      value = JSON.parse(readFileSync(path, 'utf8'));
+    } catch (err) {
+      throw new KestTelemetryError(`${path}: neither JSON lines nor a JSON document`, { cause: err });
+    }
+    pushValue(value, out, path);
+  }
+  return out;
+}
+
+/** Spans from parsed JSON: a SpanRecord, an OTLP request, or an array of either. */
+export function spansFromJson(value: unknown, where = 'input'): SpanRecord[] {
+  const out: SpanRecord[] = [];
+  pushValue(value, out, where);
+  return out;
+}
+
+function pushValue(value: unknown, out: SpanRecord[], where: string): void {
+  if (Array.isArray(value)) {
+    for (const v of value) pushValue(v, out, where);
+    return;
+  }
+  if (typeof value !== 'object' || value === null) {
+    throw new KestTelemetryError(`${where}: expected a span record or an OTLP request`);
+  }
+  const v = value as Record<string, unknown>;
+  if (Array.isArray(v.resourceSpans)) {
+    fromOtlp(v.resourceSpans, out, where);
+    return;
+  }
+  out.push(normalizeRecord(v, where));
+}
+
+function normalizeRecord(v: Record<string, unknown>, where: string): SpanRecord {
+  if (typeof v.traceId !== 'string' || typeof v.spanId !== 'string' || typeof v.name !== 'string') {
+    throw new KestTelemetryError(`${where}: a span record needs traceId, spanId and name`);
+  }
+  const attributes = isObject(v.attributes) ? (v.attributes as Record<string, AttributeValue>) : {};
+  const resource = isObject(v.resource) ? (v.resource as Record<string, AttributeValue>) : {};
+  const status = isObject(v.status) ? (v.status as { code?: unknown; message?: unknown }) : {};
+  const scope = isObject(v.scope) ? (v.scope as { name?: unknown; version?: unknown }) : {};
+  return {
+    traceId: v.traceId.toLowerCase(),
+    spanId: v.spanId.toLowerCase(),
+    parentSpanId: typeof v.parentSpanId === 'string' && v.parentSpanId ? v.parentSpanId : null,
+    name: v.name,
+    kind: typeof v.kind === 'string' ? v.kind : 'INTERNAL',
+    startTimeUnixNano: String(v.startTimeUnixNano ?? '0'),
+    endTimeUnixNano: String(v.endTimeUnixNano ?? '0'),
+    status: statusOf(status.code, status.message),
+    attributes,
+    resource,
+    scope: {
+      name: typeof scope.name === 'string' ? scope.name : '',
+      ...(typeof scope.version === 'string' ? { version: scope.version } : {}),
+    },
+  };
+}
+
+function isObject(v: unknown): boolean {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function statusOf(code: unknown, message: unknown): SpanRecord['status'] {
+  let name: SpanStatusName = 'UNSET';
+  if (code === 2 || code === 'ERROR' || code === 'STATUS_CODE_ERROR') name = 'ERROR';
+  else if (code === 1 || code === 'OK' || code === 'STATUS_CODE_OK') name = 'OK';
+  return typeof message === 'string' && message ? { code: name, message } : { code: name };
+}
+
+// ---- OTLP/JSON ----
+
+interface OtlpKeyValue {
+  key: string;
+  value?: Record<string, unknown>;
+}
+
+function anyValue(v: Record<string, unknown> | undefined): AttributeValue {
+  if (!v) return null;
+  if ('stringValue' in v) return String(v.stringValue);
+  if ('boolValue' in v) return Boolean(v.boolValue);
+  if ('intValue' in v) {
+    const n = Number(v.intValue as string | number);
+    return Number.isSafeInteger(n) ? n : String(v.intValue);
+  }
+  if ('doubleValue' in v) return Number(v.doubleValue);
+  if ('arrayValue' in v) {
+    const values = ((v.arrayValue as { values?: Record<string, unknown>[] })?.values ?? []).map(anyValue);
+    return values as (string | number | boolean | null)[];
+  }
+  if ('kvlistValue' in v)
+    return JSON.stringify(attributesOf((v.kvlistValue as { values?: OtlpKeyValue[] })?.values));
+  if ('bytesValue' in v) return String(v.bytesValue);
+  return null;
+}
+
+function attributesOf(list: unknown): Record<string, AttributeValue> {
+  const out: Record<string, AttributeValue> = {};
+  if (!Array.isArray(list)) return out;
+  for (const kv of list as OtlpKeyValue[]) {
+    if (typeof kv?.key === 'string') out[kv.key] = anyValue(kv.value);
+  }
+  return out;
+}
+
+/** OTLP/JSON ids are hex; tolerate the base64 of protobuf's generic JSON mapping. */
+function idOf(v: unknown, bytes: number): string | null {
+  if (typeof v !== 'string' || v.length === 0) return null;
+  if (v.length === bytes * 2 && /^[0-9a-fA-F]+$/.test(v)) return v.toLowerCase();
+  const b = Buffer.from(v, 'base64');
+  return b.length === bytes ? b.toString('hex') : v;
+}
+
+const KINDS = ['UNSPECIFIED', 'INTERNAL', 'SERVER', 'CLIENT', 'PRODUCER', 'CONSUMER'];
+
+function nanos(v: unknown): string {
+  if (typeof v === 'number' || typeof v === 'string') return String(v);
+  if (isObject(v)) {
+    const { low, high } = v as { low: number; high: number };
+    return ((BigInt(high >>> 0) << 32n) + BigInt(low >>> 0)).toString();
+  }
+  return '0';
+}
+
+function fromOtlp(resourceSpans: unknown[], out: SpanRecord[], where: string): void {
+  for (const rs of resourceSpans as Record<string, unknown>[]) {
+    const resource = attributesOf((rs?.resource as { attributes?: unknown } | undefined)?.attributes);
+    const scopeSpans = (rs?.scopeSpans ?? rs?.instrumentationLibrarySpans) as
+      | Record<string, unknown>[]
+      | undefined;
+    for (const ss of scopeSpans ?? []) {
+      const scopeRaw = (ss.scope ?? ss.instrumentationLibrary) as
+        | { name?: unknown; version?: unknown }
+        | undefined;
+      const scope: SpanRecord['scope'] = { name: typeof scopeRaw?.name === 'string' ? scopeRaw.name : '' };
+      if (typeof scopeRaw?.version === 'string' && scopeRaw.version) scope.version = scopeRaw.version;
+      for (const s of (ss.spans ?? []) as Record<string, unknown>[]) {
+        const traceId = idOf(s.traceId, 16);
+        const spanId = idOf(s.spanId, 8);
+        if (!traceId || !spanId || typeof s.name !== 'string') {
+          throw new KestTelemetryError(`${where}: OTLP span without traceId, spanId or name`);
+        }
+        const st = (s.status ?? {}) as { code?: unknown; message?: unknown };
+        const kind =
+          typeof s.kind === 'number' ? (KINDS[s.kind] ?? 'INTERNAL') : String(s.kind ?? 'INTERNAL');
+        out.push({
+          traceId,
+          spanId,
+          parentSpanId: idOf(s.parentSpanId, 8),
+          name: s.name,
+          kind: kind.replace(/^SPAN_KIND_/, ''),
+          startTimeUnixNano: nanos(s.startTimeUnixNano),
+          endTimeUnixNano: nanos(s.endTimeUnixNano),
+          status: statusOf(st.code, st.message),
+          attributes: attributesOf(s.attributes),
+          resource,
+          scope,
+        });
+      }
+    }
+  }
+}
+
+// ---- SQLite ----
+
+interface SpanRow {
+  trace_id: string;
+  span_id: string;
+  parent_span_id: string | null;
+  name: string;
+  kind: string;
+  start_ns: string;
+  end_ns: string;
+  status_code: string;
+  status_message: string | null;
+  attributes: string;
+  resource: string;
+  scope_name: string | null;
+}
+
+/** Rows of Kest's spans table (telemetry/sqlite-exporter.ts), in insertion order. */
+export function readSqliteSpans(path: string, options: { traceId?: string } = {}): SpanRecord[] {
+  const db = openSpanDatabase(path, { readonly: true });
+  try {
+    const sql = `SELECT trace_id, span_id, parent_span_id, name, kind,
+        CAST(start_time_unix_nano AS TEXT) AS start_ns, CAST(end_time_unix_nano AS TEXT) AS end_ns,
+        status_code, status_message, attributes, resource, scope_name
+      FROM spans ${options.traceId ? 'WHERE trace_id = ?' : ''} ORDER BY id`;
+    let rows: SpanRow[];
+    try {
+      const stmt = db.prepare(sql);
+      rows = (options.traceId ? stmt.all(options.traceId.toLowerCase()) : stmt.all()) as SpanRow[];
+    } catch (err) {
+      throw new KestTelemetryError(`${path}: not a Kest span database: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+    return rows.map((r, i) => {
+      let attributes: Record<string, AttributeValue>;
+      let resource: Record<string, AttributeValue>;
+      try {
+        attributes = JSON.parse(r.attributes);
+        resource = JSON.parse(r.resource);
+      } catch (err) {
+        throw new KestTelemetryError(`${path}: row ${i + 1} has malformed JSON`, { cause: err });
+      }
+      return {
+        traceId: r.trace_id,
+        spanId: r.span_id,
+        parentSpanId: r.parent_span_id,
+        name: r.name,
+        kind: r.kind,
+        startTimeUnixNano: r.start_ns,
+        endTimeUnixNano: r.end_ns,
+        status: statusOf(r.status_code, r.status_message),
+        attributes,
+        resource,
+        scope: { name: r.scope_name ?? '' },
+      };
+    });
+  } finally {
+    db.close();
+  }
+}

@@ -1,0 +1,107 @@
+/**
+ * kest audit <spans.jsonl | audit.sqlite | otlp.json> [--trace ID] (--jwks FILE | --bundle FILE)
+ *            [--sanitizers FILE] [--redis URL] [--json]
+ * Exit 0: every trace verified; 1: a failure, a gap or nothing to audit; 2: usage or input error.
+ */
+import type { Command } from 'commander';
+import { auditFile, formatReport, summarizeReports } from '../../audit/file.js';
+import { loadSanitizers, loadTrustSource } from '../../audit/load.js';
+import { KestError } from '../../errors.js';
+import type { CacheProvider } from '../../propagation/cache.js';
+
+export interface AuditCommandOptions {
+  trace?: string;
+  jwks?: string[];
+  bundle?: string;
+  trustDomain?: string;
+  sanitizers?: string;
+  redis?: string;
+  json?: boolean;
+}
+
+export interface CommandIo {
+  out: (text: string) => void;
+  err: (text: string) => void;
+}
+
+const stdio: CommandIo = {
+  out: (t) => process.stdout.write(t),
+  err: (t) => process.stderr.write(t),
+};
+
+/** The command's work, returning the exit code (tests call this directly). */
+export async function runAudit(
+  file: string,
+  opts: AuditCommandOptions,
+  io: CommandIo = stdio,
+): Promise<number> {
+  let cache: CacheProvider | undefined;
+  try {
+    const trust = await loadTrustSource({
+      jwks: opts.jwks,
+      bundle: opts.bundle,
+      trustDomain: opts.trustDomain,
+    });
+    const sanitizers = opts.sanitizers ? loadSanitizers(opts.sanitizers) : undefined;
+    if (opts.redis) {
+      const { RedisCacheProvider } = await import('../../propagation/redis.js');
+      cache = new RedisCacheProvider({ url: opts.redis });
+    }
+    const reports = await auditFile(file, {
+      trust,
+      ...(sanitizers ? { sanitizers } : {}),
+      ...(cache ? { cache } : {}),
+      ...(opts.trace ? { traceId: opts.trace } : {}),
+    });
+    const summary = summarizeReports(reports);
+    if (opts.json) {
+      io.out(`${JSON.stringify({ summary, traces: reports }, null, 2)}\n`);
+    } else {
+      for (const r of reports) io.out(`${formatReport(r)}\n`);
+      if (reports.length === 0) {
+        io.err(
+          opts.trace ? `no Kest spans for trace ${opts.trace} in ${file}\n` : `no Kest spans in ${file}\n`,
+        );
+      } else {
+        io.out(
+          `${summary.traces} trace(s): ${summary.verified} verified, ${summary.failed} failed, ${summary.incomplete} incomplete; ${summary.entries} entries, ${summary.gaps} gap(s), ${summary.forks} fork(s)\n`,
+        );
+      }
+    }
+    return summary.ok ? 0 : 1;
+  } catch (err) {
+    const msg = err instanceof KestError ? `${err.code}: ${err.message}` : (err as Error).message;
+    io.err(`kest audit: ${msg}\n`);
+    return 2;
+  } finally {
+    await cache?.close().catch(() => undefined);
+  }
+}
+
+export function register(program: Command): void {
+  program
+    .command('audit')
+    .description(
+      'rebuild passports from exported spans and verify them offline (exit 0 verified, 1 failure or gap, 2 usage)',
+    )
+    .argument('<spans>', 'spans: JSON lines file, SQLite database, or OTLP/JSON')
+    .option('--trace <id>', 'only this trace (OpenTelemetry trace id or labels.trace_id)')
+    .option(
+      '--jwks <file...>',
+      'trusted keys: JWKS file(s) with a "principal" per key, or a principal → JWKS map',
+    )
+    .option(
+      '--bundle <file>',
+      'trusted SPIFFE bundle(s): a {"trust domain": bundle} map, or one bundle with --trust-domain',
+    )
+    .option('--trust-domain <td>', 'trust domain of a single --bundle')
+    .option(
+      '--sanitizers <file>',
+      'sanitizer rules (JSON or YAML): {"sanitizers":[{"principal","may_remove","max_trust"}]}',
+    )
+    .option('--redis <url>', 'resolve claim checks in this Redis when spans are missing')
+    .option('--json', 'print the reports as JSON')
+    .action(async (file: string, opts: AuditCommandOptions) => {
+      process.exitCode = await runAudit(file, opts);
+    });
+}

@@ -64,6 +64,12 @@ export interface KestHttpOptions {
   baggageLimits?: BaggageLimits;
   /** Bounds on the restored passport. */
   passportLimits?: PassportLimits;
+  /**
+   * Restored passports kept by their exact inline / compressed member value, so a lineage that
+   * arrives again is not re-parsed (its verification still runs, on the verified-tip cache).
+   * Claim checks are never cached (each must still resolve, and may expire). Default 512; 0 = off.
+   */
+  restoreCacheSize?: number;
   /** Refuse requests that carry no passport (a service that is never the first hop). Default false. */
   requirePassport?: boolean;
   /** Bearer JWT validation (the identity interceptor). Default: off. */
@@ -249,12 +255,56 @@ function internalMessage(code: KestErrorCode): string {
   }
 }
 
+/**
+ * A small LRU of restored passports keyed by the exact bytes that carried them (inline JSON or
+ * compressed value). Parsing is deterministic and Passport is immutable, so equal bytes give an
+ * equal passport; the chain tip is re-checked on every hit. Only the parse is cached, never the
+ * verification.
+ */
+class RestoredPassports {
+  readonly #map = new Map<string, Passport>();
+  readonly #max: number;
+  constructor(max: number) {
+    this.#max = max;
+  }
+
+  static key(members: Readonly<Record<string, string>>): string | undefined {
+    if (Object.hasOwn(members, BAGGAGE_KEY.claimCheck)) return undefined;
+    const inline = Object.hasOwn(members, BAGGAGE_KEY.passport) ? members[BAGGAGE_KEY.passport] : undefined;
+    const z = Object.hasOwn(members, BAGGAGE_KEY.passportCompressed)
+      ? members[BAGGAGE_KEY.passportCompressed]
+      : undefined;
+    if ((inline === undefined) === (z === undefined)) return undefined; // none, or ambiguous: let restore() decide
+    return inline !== undefined ? `i${inline}` : `z${z}`;
+  }
+
+  get(members: Readonly<Record<string, string>>): Passport | undefined {
+    const key = RestoredPassports.key(members);
+    if (key === undefined) return undefined;
+    const hit = this.#map.get(key);
+    if (!hit || hit.tipHash !== members[BAGGAGE_KEY.chainTip]) return undefined;
+    this.#map.delete(key);
+    this.#map.set(key, hit);
+    return hit;
+  }
+
+  /** Remember `passport` when it came inline or compressed. */
+  put(members: Readonly<Record<string, string>>, passport: Passport): void {
+    const key = RestoredPassports.key(members);
+    if (key !== undefined && passport.length > 0) {
+      this.#map.set(key, passport);
+      if (this.#map.size > this.#max) this.#map.delete(this.#map.keys().next().value as string);
+    }
+  }
+}
+
 /** The server core of one adapter instance. */
 export class KestHttpCore {
   readonly #options: KestHttpOptions;
   readonly #manager: BaggageManager;
   readonly #bearer: BearerIdentityValidator | undefined;
   readonly #traceContext: boolean;
+  readonly #restored: RestoredPassports | undefined;
   #verifier: PassportVerifier | undefined;
   /** The trust source the current verifier was built for (configure() may change it). */
   #verifierTrust: TrustSource | undefined;
@@ -277,6 +327,8 @@ export class KestHttpCore {
           ? id
           : new BearerIdentityValidator(id);
     this.#traceContext = options.traceContext ?? true;
+    const size = options.restoreCacheSize ?? 512;
+    this.#restored = size > 0 ? new RestoredPassports(size) : undefined;
     if (options.verifier) this.#verifier = options.verifier;
     else if (options.trust) this.#verifier = this.#build(options.trust);
   }
@@ -312,7 +364,11 @@ export class KestHttpCore {
   async admit(headers: IncomingHeaders): Promise<Admission> {
     // 1. Lineage: strict parse, restore (tier, claim check, chain tip), verify.
     const members = parseBaggageMembers(headerRaw(headers, BAGGAGE_HEADER), this.#options.baggageLimits);
-    const passport = await this.#manager.restore(members, this.#options.cache ?? getConfiguration().cache);
+    let passport = this.#restored?.get(members);
+    if (!passport) {
+      passport = await this.#manager.restore(members, this.#options.cache ?? getConfiguration().cache);
+      this.#restored?.put(members, passport);
+    }
     let report: VerificationReport | undefined;
     if (passport.length > 0) {
       const tip = members[BAGGAGE_KEY.chainTip];

@@ -288,3 +288,34 @@ describe('verified-tip cache', () => {
     expect(third.report?.entries.map((e) => e.cached)).toEqual([true, true, false]);
   });
 });
+
+describe('restored-passport cache', () => {
+  it('reuses the parse of identical bytes but still checks the chain tip and verifies every time', async () => {
+    const { ids, trust } = workloads(2);
+    const { KestHttpCore } = await import('../../src/http/core.js');
+    const { KestError } = await import('../../src/index.js');
+    const core = new KestHttpCore({ trust });
+    const passport = await buildPassport([{ identity: ids[0]! }, { identity: ids[1]! }]);
+    const headers = { baggage: await baggageFor(passport) };
+    const first = await core.admit(headers);
+    const second = await core.admit(headers);
+    expect(second.passport).toBe(first.passport);
+
+    // Same passport bytes, another chain tip: refused although the bytes are cached.
+    const swapped = headers.baggage.replace(passport.tipHash!, passport.entries[0]!.hash);
+    await expect(core.admit({ baggage: swapped })).rejects.toMatchObject({ reason: 'chain_tip_mismatch' });
+
+    // A forgery is refused on every arrival (the cache holds parses, never verdicts).
+    const forged = (await import('../../src/index.js')).Passport.fromJws([
+      editPayload(passport.entries[0]!.jws, (p) => {
+        p.operation = 'forged';
+      }),
+    ]);
+    const forgedHeaders = { baggage: await baggageFor(forged) };
+    for (let i = 0; i < 2; i++) {
+      const err = await core.admit(forgedHeaders).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(KestError);
+      expect(err).toMatchObject({ reason: 'bad_signature' });
+    }
+  });
+});

@@ -11,7 +11,8 @@
  * (same entry_id and parent, trust 0, taint failed_execution) is signed and the enclosing scope
  * continues from it, so everything downstream of a failure inherits trust 0.
  */
-import { context, type Span, SpanStatusCode, trace } from '@opentelemetry/api';
+import { randomBytes } from 'node:crypto';
+import { context, isSpanContextValid, type Span, SpanStatusCode, trace } from '@opentelemetry/api';
 import {
   ensureContextManager,
   getCurrentScope,
@@ -208,57 +209,59 @@ export function kestVerified<A extends unknown[], R>(
         : new KestIdentityError(`identity unavailable: ${(err as Error).message}`, { cause: err });
     }
 
-    const activeSpan = trace.getSpan(context.active());
-    const spanCtx = activeSpan?.spanContext();
-    const traceId = parent?.payload.labels.trace_id || spanCtx?.traceId || '';
-    const labels: Record<string, string> = {
-      ...identity.getLabels?.(),
-      [LABEL.identity]: JSON.stringify({
-        user: who.user ?? null,
-        agent: who.agent ?? null,
-        task: who.task ?? null,
-      }),
-      [LABEL.resourceAttr]: JSON.stringify(resourceAttr),
-    };
-    if (sourceType !== undefined) labels[LABEL.sourceType] = sourceType;
-    if (override !== undefined) labels[LABEL.trustOverride] = String(override);
-
-    const payload = buildEntry({
-      operation,
-      principal: workloadId,
-      traceId,
-      trustScore,
-      parentIds: parent ? [parent.hash] : [],
-      classification: options.classification ?? 'system',
-      addedTaints: added,
-      removedTaints: removed,
-      taints,
-      labels,
-      policyContext: {
-        enterprise_policies: [...deployment.enterprisePolicies],
-        platform_policies: [...deployment.platformPolicies],
-        app_policies: [...deployment.applicationPolicies],
-        function_policies: functionPolicies,
-        deviations: deviations.map(({ policy, tier, reason, approver }) => ({
-          policy,
-          tier,
-          reason,
-          approver,
-        })),
-      },
-      otelContext: spanCtx ? { trace_id: spanCtx.traceId, span_id: spanCtx.spanId } : {},
-      metadata: resolve(options.metadata, args) ?? null,
-      inputHash: hashOf(args),
-    });
-
     return tracer().startActiveSpan(
       `${SPAN.namePrefix}${operation}`,
       async (span: Span): Promise<Awaited<R>> => {
-        span.setAttribute(SPAN.operation, operation);
-        span.setAttribute(SPAN.entryId, payload.entry_id);
-        span.setAttribute(SPAN.workloadId, workloadId);
-        span.setAttribute(SPAN.parentHash, parentHash);
         try {
+          // The entry records this call's span; a root outside any trace gets a fresh trace id so
+          // labels.trace_id is never empty.
+          const spanCtx = span.spanContext();
+          const traced = isSpanContextValid(spanCtx);
+          const traceId =
+            parent?.payload.labels.trace_id || (traced ? spanCtx.traceId : randomBytes(16).toString('hex'));
+          const labels: Record<string, string> = {
+            ...identity.getLabels?.(),
+            [LABEL.identity]: JSON.stringify({
+              user: who.user ?? null,
+              agent: who.agent ?? null,
+              task: who.task ?? null,
+            }),
+            [LABEL.resourceAttr]: JSON.stringify(resourceAttr),
+          };
+          if (sourceType !== undefined) labels[LABEL.sourceType] = sourceType;
+          if (override !== undefined) labels[LABEL.trustOverride] = String(override);
+
+          const payload = buildEntry({
+            operation,
+            principal: workloadId,
+            traceId,
+            trustScore,
+            parentIds: parent ? [parent.hash] : [],
+            classification: options.classification ?? 'system',
+            addedTaints: added,
+            removedTaints: removed,
+            taints,
+            labels,
+            policyContext: {
+              enterprise_policies: [...deployment.enterprisePolicies],
+              platform_policies: [...deployment.platformPolicies],
+              app_policies: [...deployment.applicationPolicies],
+              function_policies: functionPolicies,
+              deviations: deviations.map(({ policy, tier, reason, approver }) => ({
+                policy,
+                tier,
+                reason,
+                approver,
+              })),
+            },
+            otelContext: traced ? { trace_id: spanCtx.traceId, span_id: spanCtx.spanId } : {},
+            metadata: resolve(options.metadata, args) ?? null,
+            inputHash: hashOf(args),
+          });
+          span.setAttribute(SPAN.operation, operation);
+          span.setAttribute(SPAN.entryId, payload.entry_id);
+          span.setAttribute(SPAN.workloadId, workloadId);
+          span.setAttribute(SPAN.parentHash, parentHash);
           // Sign (no signature, no call)
           const entry = await signOrHalt(identity, payload, start, operation);
           span.setAttribute(SPAN.signature, entry.jws);

@@ -520,3 +520,17 @@ describe('identity resolution order (spec §3) and TC-12', () => {
     expect(recorded(d.passport)).toBe('erin');
   });
 });
+
+describe('trace ids', () => {
+  it('a root call outside any trace still records a non-empty trace_id, inherited by children', async () => {
+    const root = kestVerified(async function root() {}, { policy: 'p', sourceType: 'internal' });
+    const child = kestVerified(async function child() {}, { policy: 'p' });
+    const { passport } = await inScope(async () => {
+      await root();
+      await child();
+    });
+    const [r, c] = passport.entries;
+    expect(r!.payload.labels.trace_id).toMatch(/^[0-9a-f]{32}$/);
+    expect(c!.payload.labels.trace_id).toBe(r!.payload.labels.trace_id);
+  });
+});

@@ -7,18 +7,28 @@
 import { type Command, CommanderError, Command as CommanderProgram } from 'commander';
 import { KestError } from '../errors.js';
 import { PACKAGE_VERSION } from '../version.js';
+import * as audit from './commands/audit.js';
 import * as detect from './commands/detect.js';
 import * as devAgent from './commands/dev-agent.js';
 import * as inspect from './commands/inspect.js';
 import * as keygen from './commands/keygen.js';
 import * as verify from './commands/verify.js';
 import { EXIT } from './commands/verify.js';
+import * as viz from './commands/viz.js';
 
 /**
  * COMMANDS: one module per file in src/cli/commands/, each exporting `register(program)`.
  * To add a command, import it above and append it here.
  */
-const COMMANDS: { register(program: Command): void }[] = [keygen, verify, inspect, devAgent, detect];
+const COMMANDS: { register(program: Command): void }[] = [
+  keygen,
+  verify,
+  inspect,
+  audit,
+  viz,
+  devAgent,
+  detect,
+];
 
 function buildProgram(): Command {
   const program = new CommanderProgram('kest')

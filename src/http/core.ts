@@ -65,9 +65,10 @@ export interface KestHttpOptions {
   /** Bounds on the restored passport. */
   passportLimits?: PassportLimits;
   /**
-   * Restored passports kept by their exact inline / compressed member value, so a lineage that
-   * arrives again is not re-parsed (its verification still runs, on the verified-tip cache).
-   * Claim checks are never cached (each must still resolve, and may expire). Default 512; 0 = off.
+   * Restored passports kept by their exact inline / compressed member value with the verdict of
+   * this instance's verifier, so a lineage that arrives again is neither re-parsed nor re-verified
+   * (clearCaches() drops both caches). Claim checks are never cached (each must resolve, and may
+   * expire). Default 512; 0 = off.
    */
   restoreCacheSize?: number;
   /** Refuse requests that carry no passport (a service that is never the first hop). Default false. */
@@ -258,11 +259,19 @@ function internalMessage(code: KestErrorCode): string {
 /**
  * A small LRU of restored passports keyed by the exact bytes that carried them (inline JSON or
  * compressed value). Parsing is deterministic and Passport is immutable, so equal bytes give an
- * equal passport; the chain tip is re-checked on every hit. Only the parse is cached, never the
- * verification.
+ * equal passport; the chain tip is re-checked on every hit. A slot also keeps the verdict of the
+ * verifier that accepted it — no weaker than that verifier's own verified-tip cache (equal bytes,
+ * equal hashes) and dropped with it by clearCaches(). Failures are never kept.
  */
+interface RestoredSlot {
+  passport: Passport;
+  /** The verdict of `verifier` on this passport (set only after it verified). */
+  report?: VerificationReport;
+  verifier?: PassportVerifier;
+}
+
 class RestoredPassports {
-  readonly #map = new Map<string, Passport>();
+  readonly #map = new Map<string, RestoredSlot>();
   readonly #max: number;
   constructor(max: number) {
     this.#max = max;
@@ -278,23 +287,28 @@ class RestoredPassports {
     return inline !== undefined ? `i${inline}` : `z${z}`;
   }
 
-  get(members: Readonly<Record<string, string>>): Passport | undefined {
+  get(members: Readonly<Record<string, string>>): RestoredSlot | undefined {
     const key = RestoredPassports.key(members);
     if (key === undefined) return undefined;
     const hit = this.#map.get(key);
-    if (!hit || hit.tipHash !== members[BAGGAGE_KEY.chainTip]) return undefined;
+    if (!hit || hit.passport.tipHash !== members[BAGGAGE_KEY.chainTip]) return undefined;
     this.#map.delete(key);
     this.#map.set(key, hit);
     return hit;
   }
 
-  /** Remember `passport` when it came inline or compressed. */
-  put(members: Readonly<Record<string, string>>, passport: Passport): void {
+  /** Remember `passport` when it came inline or compressed; returns its slot. */
+  put(members: Readonly<Record<string, string>>, passport: Passport): RestoredSlot | undefined {
     const key = RestoredPassports.key(members);
-    if (key !== undefined && passport.length > 0) {
-      this.#map.set(key, passport);
-      if (this.#map.size > this.#max) this.#map.delete(this.#map.keys().next().value as string);
-    }
+    if (key === undefined || passport.length === 0) return undefined;
+    const slot: RestoredSlot = { passport };
+    this.#map.set(key, slot);
+    if (this.#map.size > this.#max) this.#map.delete(this.#map.keys().next().value as string);
+    return slot;
+  }
+
+  clear(): void {
+    this.#map.clear();
   }
 }
 
@@ -333,6 +347,13 @@ export class KestHttpCore {
     else if (options.trust) this.#verifier = this.#build(options.trust);
   }
 
+  /** Forget verified tips and restored passports (e.g. after the trust source changed). */
+  clearCaches(): void {
+    this.#verifier?.clearCache();
+    this.#options.verifier?.clearCache();
+    this.#restored?.clear();
+  }
+
   /** The verifier of this instance (built on first use when trust comes from configure()). */
   verifier(): PassportVerifier {
     if (this.#options.verifier) return this.#options.verifier;
@@ -364,15 +385,27 @@ export class KestHttpCore {
   async admit(headers: IncomingHeaders): Promise<Admission> {
     // 1. Lineage: strict parse, restore (tier, claim check, chain tip), verify.
     const members = parseBaggageMembers(headerRaw(headers, BAGGAGE_HEADER), this.#options.baggageLimits);
-    let passport = this.#restored?.get(members);
-    if (!passport) {
-      passport = await this.#manager.restore(members, this.#options.cache ?? getConfiguration().cache);
-      this.#restored?.put(members, passport);
-    }
+    const slot = this.#restored?.get(members);
+    let passport: Passport;
     let report: VerificationReport | undefined;
+    let fresh: RestoredSlot | undefined;
+    if (slot) passport = slot.passport;
+    else {
+      passport = await this.#manager.restore(members, this.#options.cache ?? getConfiguration().cache);
+      fresh = this.#restored?.put(members, passport);
+    }
     if (passport.length > 0) {
-      const tip = members[BAGGAGE_KEY.chainTip];
-      report = await this.verifier().verify(passport, tip === undefined ? {} : { expectedTip: tip });
+      const verifier = this.verifier();
+      if (slot?.verifier === verifier) report = slot.report;
+      else {
+        const tip = members[BAGGAGE_KEY.chainTip];
+        report = await verifier.verify(passport, tip === undefined ? {} : { expectedTip: tip });
+        const target = slot ?? fresh;
+        if (target) {
+          target.report = report;
+          target.verifier = verifier;
+        }
+      }
     } else if (this.#options.requirePassport) {
       throw new KestMissingPassportError();
     }

@@ -275,7 +275,8 @@ describe('verified-tip cache', () => {
   it('a second request with the same lineage verifies only its new entries', async () => {
     const { ids, trust } = workloads(2);
     const { KestHttpCore } = await import('../../src/http/core.js');
-    const core = new KestHttpCore({ trust });
+    // The restored-passport cache off, to see the verifier's own tip cache at work.
+    const core = new KestHttpCore({ trust, restoreCacheSize: 0 });
     const passport: Passport = await buildPassport([{ identity: ids[0]! }, { identity: ids[1]! }]);
     const headers = { baggage: await baggageFor(passport) };
     const first = await core.admit(headers);
@@ -290,7 +291,7 @@ describe('verified-tip cache', () => {
 });
 
 describe('restored-passport cache', () => {
-  it('reuses the parse of identical bytes but still checks the chain tip and verifies every time', async () => {
+  it('reuses parse and verdict for identical bytes, re-checks the chain tip, never keeps failures', async () => {
     const { ids, trust } = workloads(2);
     const { KestHttpCore } = await import('../../src/http/core.js');
     const { KestError } = await import('../../src/index.js');
@@ -300,6 +301,12 @@ describe('restored-passport cache', () => {
     const first = await core.admit(headers);
     const second = await core.admit(headers);
     expect(second.passport).toBe(first.passport);
+    expect(second.report).toBe(first.report);
+    // clearCaches() forgets both caches: the next arrival is verified from scratch.
+    core.clearCaches();
+    const third = await core.admit(headers);
+    expect(third.report).not.toBe(first.report);
+    expect(third.report?.cachedEntries).toBe(0);
 
     // Same passport bytes, another chain tip: refused although the bytes are cached.
     const swapped = headers.baggage.replace(passport.tipHash!, passport.entries[0]!.hash);

@@ -11,7 +11,13 @@ import { sign as cryptoSign, generateKeyPairSync } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { Bench } from 'tinybench';
-import { buildEntry, canonicalBytes, kestVerified, LocalEd25519Provider, runWithPassport } from '../src/index.js';
+import {
+  buildEntry,
+  canonicalBytes,
+  kestVerified,
+  LocalEd25519Provider,
+  runWithPassport,
+} from '../src/index.js';
 import { MockPolicyEngine } from '../src/policy/mock.js';
 import { buildPassport } from '../test/support/chain.js';
 
@@ -56,7 +62,10 @@ bench
 await bench.run();
 
 const rows = bench.tasks.map((t) => {
-  const r = t.result as unknown as { latency: { p50: number; p99: number; mean: number }; throughput: { mean: number } };
+  const r = t.result as unknown as {
+    latency: { p50: number; p99: number; mean: number };
+    throughput: { mean: number };
+  };
   return {
     name: t.name,
     median_us: +(r.latency.p50 * 1000).toFixed(2),
@@ -75,6 +84,8 @@ const summary = {
   pass: hook.p99_us < 150,
 };
 console.table(rows);
-console.log(`hook/bare-sign median ratio: ${summary.ratio_median_hook_to_bare_sign}x; p99 ${hook.p99_us} µs (target < 150 µs)`);
+console.log(
+  `hook/bare-sign median ratio: ${summary.ratio_median_hook_to_bare_sign}x; p99 ${hook.p99_us} µs (target < 150 µs)`,
+);
 mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
 writeFileSync(new URL('./results/hook.json', import.meta.url), `${JSON.stringify(summary, null, 2)}\n`);

@@ -1,0 +1,254 @@
+/**
+ * Audit traces on worker threads. The main thread has read and grouped the spans and hashed every
+ * entry (the global hash index gap recovery needs); workers parse and verify whole traces with the
+ * same Auditor and send back reports. Keys come from the caller's trust source on the main thread
+ * (so any TrustSource works); a JwksTrustSource's keys are reused per (principal, kid).
+ *
+ * What a worker cannot see — a parent carried by another trace, a passport another span carried,
+ * a claim check — makes it hand the trace back, and the main thread audits it in-process. If
+ * workers cannot start or die, their traces are audited in-process too: the reports are the same
+ * either way (test/audit/parallel.test.ts), only slower.
+ */
+import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
+import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { KestVerificationError } from '../errors.js';
+import { JwksTrustSource } from '../keys/jwks.js';
+import type { TrustSource } from '../keys/trust-source.js';
+import type { AttributeValue, SpanRecord } from '../telemetry/record.js';
+import { DefaultTrustEvaluator } from '../trust/evaluator.js';
+import { SanitizerPolicy, type SanitizerRule } from '../trust/sanitizers.js';
+import { SPAN } from '../wire/constants.js';
+import { type AuditOptions, type Group, type Node, passportTipHash } from './audit.js';
+import type {
+  FromWorker,
+  GroupResult,
+  RemoteError,
+  SlimGroup,
+  ToWorker,
+  WorkerSettings,
+} from './protocol.js';
+
+/** Below this many entries an audit stays on the calling thread (starting workers costs more). */
+export const DEFAULT_WORKER_MIN_SPANS = 500;
+const MAX_WORKERS = 4;
+
+/** Workers an audit may use, before knowing its size (0: in-process). */
+export function workerBudget(options: Partial<AuditOptions>): number {
+  if (options.workers !== undefined) return Math.max(0, Math.floor(options.workers));
+  const auto = availableParallelism();
+  // One core: the calling thread is as fast as one worker, without the copying.
+  return auto > 1 ? Math.min(auto, MAX_WORKERS) : 0;
+}
+
+/** How many workers to use for an audit of this size (0: in-process). */
+export function plannedWorkers(options: Partial<AuditOptions>, entries: number, traces: number): number {
+  if (traces < 2 || entries < (options.workerMinSpans ?? DEFAULT_WORKER_MIN_SPANS)) return 0;
+  return Math.min(workerBudget(options), traces);
+}
+
+/** What workers need to audit as the caller asked, or undefined when that cannot cross a thread. */
+export function workerSettings(options: Partial<AuditOptions>): WorkerSettings | undefined {
+  if (!options.trust) return undefined; // drawing without verification: nothing worth a thread
+  let sanitizers: SanitizerRule[] | undefined;
+  const s = options.sanitizers;
+  if (s instanceof SanitizerPolicy) {
+    if (Object.getPrototypeOf(s) !== SanitizerPolicy.prototype) return undefined; // custom logic
+    sanitizers = s.rules;
+  } else if (s) sanitizers = [...s];
+  let origins: Record<string, number> | undefined;
+  const ev = options.trustEvaluator;
+  if (ev !== undefined) {
+    // A custom evaluator is code: it cannot be sent to a worker.
+    if (Object.getPrototypeOf(ev) !== DefaultTrustEvaluator.prototype) return undefined;
+    origins = { ...(ev as DefaultTrustEvaluator).origins };
+  }
+  return {
+    sanitizers,
+    origins,
+    strictLineage: options.strictLineage,
+    traceId: options.traceId,
+    keysByPrincipalAndKid: Object.getPrototypeOf(options.trust) === JwksTrustSource.prototype,
+  };
+}
+
+/** A span as much as an audit reads of it; kest.passport becomes `tip:<hash>` (same tip, no copy). */
+function slimSpan(s: SpanRecord, own: Node | undefined): SpanRecord {
+  const a = s.attributes;
+  const attributes: Record<string, AttributeValue> = {};
+  if (a[SPAN.signature] !== undefined) attributes[SPAN.signature] = a[SPAN.signature] as AttributeValue;
+  if (a[SPAN.operation] !== undefined) attributes[SPAN.operation] = a[SPAN.operation] as AttributeValue;
+  const tip = passportTipHash(a[SPAN.passport], own);
+  if (tip !== undefined) attributes[SPAN.passport] = `tip:${tip}`;
+  return {
+    traceId: s.traceId,
+    spanId: s.spanId,
+    parentSpanId: s.parentSpanId,
+    name: s.name,
+    kind: s.kind,
+    startTimeUnixNano: s.startTimeUnixNano,
+    endTimeUnixNano: s.endTimeUnixNano,
+    status: s.status,
+    attributes,
+    resource: { 'service.name': s.resource['service.name'] as AttributeValue },
+    scope: s.scope,
+  };
+}
+
+function slimGroup(g: Group): SlimGroup {
+  const own = new Map<SpanRecord, Node>();
+  for (const n of g.nodes) if (n.span) own.set(n.span, n);
+  const index = new Map<SpanRecord, number>();
+  const spans = g.spans.map((s, i) => {
+    index.set(s, i);
+    return slimSpan(s, own.get(s));
+  });
+  return {
+    traceId: g.traceId,
+    duplicates: g.duplicates,
+    spans,
+    nodes: g.nodes.map((n) => [n.jws, n.hash, index.get(n.span as SpanRecord) as number, n.order]),
+  };
+}
+
+/** The worker entry: compiled JavaScript, or (from source: tsx, vitest) TypeScript through tsx. */
+function spawnWorker(settings: WorkerSettings): Worker {
+  const here = import.meta.url;
+  if (!here.endsWith('.ts')) return new Worker(new URL('./worker.js', here), { workerData: settings });
+  // tsx's ESM API (its package exports resolve to the CommonJS build under require()).
+  const tsx = new URL(
+    'dist/esm/api/index.mjs',
+    pathToFileURL(createRequire(here).resolve('tsx/package.json')),
+  ).href;
+  const entry = new URL('./worker.ts', here).href;
+  const code = `import(${JSON.stringify(tsx)}).then((m) => { (m.register ?? m.default.register)(); return import(${JSON.stringify(entry)}); });`;
+  return new Worker(code, { eval: true, workerData: settings });
+}
+
+function remoteError(err: unknown): RemoteError {
+  const e = err as Error;
+  return err instanceof KestVerificationError
+    ? { verification: true, reason: err.reason, message: err.message, index: err.index, entryId: err.entryId }
+    : {
+        verification: false,
+        reason: undefined,
+        message: typeof e?.message === 'string' ? e.message : String(err),
+        index: undefined,
+        entryId: undefined,
+      };
+}
+
+/**
+ * Workers for one audit. Started before the spans are read (auditFile) so that their start-up
+ * overlaps the reading; closed when the audit ends.
+ */
+export class AuditPool {
+  readonly #workers: Worker[] = [];
+  readonly #dead = new Set<Worker>();
+
+  private constructor(count: number, settings: WorkerSettings) {
+    for (let i = 0; i < count; i++) {
+      let w: Worker;
+      try {
+        w = spawnWorker(settings);
+      } catch {
+        continue; // no worker: its share stays with the main thread
+      }
+      w.on('error', () => this.#dead.add(w));
+      w.on('exit', () => this.#dead.add(w));
+      this.#workers.push(w);
+    }
+  }
+
+  static start(count: number, settings: WorkerSettings): AuditPool {
+    return new AuditPool(count, settings);
+  }
+
+  get size(): number {
+    return this.#workers.length;
+  }
+
+  /**
+   * Audit `groups`. One result per group; undefined where the main thread must audit the group
+   * itself (a worker died, or could not start).
+   */
+  async run(groups: readonly Group[], trust: TrustSource): Promise<(GroupResult | undefined)[]> {
+    const results: (GroupResult | undefined)[] = new Array(groups.length).fill(undefined);
+    const live = this.#workers.filter((w) => !this.#dead.has(w));
+    if (live.length === 0) return results;
+    const entries = groups.reduce((n, g) => n + g.nodes.length, 0);
+    // Batches of about 1/8 of a worker's share: small enough to balance on a busy machine.
+    const perBatch = Math.max(50, Math.ceil(entries / (live.length * 8)));
+    const batches: number[][] = [];
+    let current: number[] = [];
+    let size = 0;
+    groups.forEach((g, i) => {
+      current.push(i);
+      size += g.nodes.length;
+      if (size >= perBatch) {
+        batches.push(current);
+        current = [];
+        size = 0;
+      }
+    });
+    if (current.length > 0) batches.push(current);
+
+    let next = 0;
+    let batchId = 0;
+    await Promise.all(
+      live.map(
+        (w) =>
+          new Promise<void>((resolve) => {
+            let inFlight: { id: number; groups: number[] } | undefined;
+            const onMessage = (m: FromWorker) => {
+              if (m.type === 'key') {
+                Promise.resolve()
+                  .then(() => trust.resolveKey(m.request))
+                  .then(
+                    (key) => w.postMessage({ type: 'key', id: m.id, key } satisfies ToWorker),
+                    (err: unknown) =>
+                      w.postMessage({ type: 'key', id: m.id, error: remoteError(err) } satisfies ToWorker),
+                  )
+                  .catch(() => void w.terminate()); // a key that cannot be sent: main audits the batch
+                return;
+              }
+              if (!inFlight || m.id !== inFlight.id) return;
+              inFlight.groups.forEach((g, k) => {
+                results[g] = m.results[k];
+              });
+              feed();
+            };
+            const finish = () => {
+              w.off('message', onMessage);
+              w.off('error', finish);
+              w.off('exit', finish);
+              resolve(); // a dead worker's batch stays undefined: audited in-process
+            };
+            const feed = () => {
+              const batch = batches[next++];
+              if (!batch) {
+                finish();
+                return;
+              }
+              inFlight = { id: batchId++, groups: batch };
+              w.postMessage({
+                type: 'audit',
+                id: inFlight.id,
+                groups: batch.map((i) => slimGroup(groups[i] as Group)),
+              } satisfies ToWorker);
+            };
+            w.on('message', onMessage);
+            w.on('error', finish);
+            w.on('exit', finish);
+            feed();
+          }),
+      ),
+    );
+    return results;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.#workers.map((w) => w.terminate()));
+  }
+}

@@ -1,0 +1,110 @@
+/**
+ * An audit worker: audits the traces the main thread sends (the same Auditor, the same
+ * PassportVerifier) and resolves keys through the main thread's trust source. A trace that
+ * references an entry it does not carry is handed back (kind 'main'): only the main thread sees
+ * every span, the carried passports and the claim-check cache.
+ */
+import type { KeyObject } from 'node:crypto';
+import { parentPort, workerData } from 'node:worker_threads';
+import { KestVerificationError, type VerificationReason } from '../errors.js';
+import type { KeyRequest, TrustSource } from '../keys/trust-source.js';
+import { DefaultTrustEvaluator } from '../trust/evaluator.js';
+import { Auditor, type Group, lazyNode, matchesTrace, type Node } from './audit.js';
+import type {
+  FromWorker,
+  GroupResult,
+  RemoteError,
+  SlimGroup,
+  ToWorker,
+  WorkerSettings,
+} from './protocol.js';
+
+const port = parentPort;
+if (!port) throw new Error('kest audit worker: not in a worker thread');
+const settings = workerData as WorkerSettings;
+
+const pending = new Map<number, { resolve: (k: KeyObject) => void; reject: (e: Error) => void }>();
+let nextId = 0;
+const post = (m: FromWorker) => port.postMessage(m);
+
+function rebuildError(e: RemoteError): Error {
+  if (!e.verification || e.reason === undefined) return new Error(e.message);
+  const index = e.index ?? -1;
+  // KestVerificationError prefixes "entry i (id): "; give it back the message without it.
+  const where = index >= 0 ? `entry ${index}${e.entryId ? ` (${e.entryId})` : ''}: ` : '';
+  const message = e.message.startsWith(where) ? e.message.slice(where.length) : e.message;
+  return new KestVerificationError(e.reason as VerificationReason, message, { index, entryId: e.entryId });
+}
+
+function askMain(request: KeyRequest): Promise<KeyObject> {
+  const id = nextId++;
+  const { principal, header, entry, index, chains } = request;
+  return new Promise<KeyObject>((resolve, reject) => {
+    pending.set(id, { resolve, reject });
+    post({ type: 'key', id, request: { principal, header, entry, index, ...(chains ? { chains } : {}) } });
+  });
+}
+
+/** Keys come from the main thread; reused per (principal, kid) only when the source allows it. */
+class RemoteTrust implements TrustSource {
+  readonly #keys = new Map<string, KeyObject>();
+  readonly #asked = new Map<string, Promise<KeyObject>>();
+
+  resolveKey(request: KeyRequest): KeyObject | Promise<KeyObject> {
+    if (!settings.keysByPrincipalAndKid) return askMain(request);
+    const memo = `${request.principal}\n${request.header.kid ?? ''}`;
+    const known = this.#keys.get(memo);
+    if (known) return known;
+    const asked = this.#asked.get(memo);
+    // Another trace asked already: share its answer; if it was an error, ask again (the error
+    // names that trace's entry, not this one).
+    if (asked) return asked.catch(() => askMain(request));
+    const p = askMain(request).then(
+      (key) => {
+        this.#keys.set(memo, key);
+        this.#asked.delete(memo);
+        return key;
+      },
+      (err: unknown) => {
+        this.#asked.delete(memo);
+        throw err;
+      },
+    );
+    this.#asked.set(memo, p);
+    return p;
+  }
+}
+
+const auditor = new Auditor({
+  trust: new RemoteTrust(),
+  ...(settings.sanitizers ? { sanitizers: settings.sanitizers } : {}),
+  ...(settings.origins
+    ? { trustEvaluator: new DefaultTrustEvaluator({ additionalOrigins: settings.origins }) }
+    : {}),
+  ...(settings.strictLineage !== undefined ? { strictLineage: settings.strictLineage } : {}),
+});
+const NONE: ReadonlyMap<string, Node> = new Map();
+
+async function auditOne(slim: SlimGroup): Promise<GroupResult> {
+  const group: Group = { traceId: slim.traceId, spans: slim.spans, nodes: [], duplicates: slim.duplicates };
+  for (const [jws, hash, span, order] of slim.nodes) {
+    group.nodes.push(lazyNode(jws, hash, 'span', slim.spans[span], order));
+  }
+  if (settings.traceId !== undefined && !matchesTrace(group, settings.traceId)) return { kind: 'skip' };
+  const report = await auditor.auditGroup(group, NONE, true);
+  return report ? { kind: 'report', report } : { kind: 'main' };
+}
+
+port.on('message', (m: ToWorker) => {
+  if (m.type === 'key') {
+    const p = pending.get(m.id);
+    pending.delete(m.id);
+    if ('key' in m) p?.resolve(m.key);
+    else p?.reject(rebuildError(m.error));
+    return;
+  }
+  // Traces of a batch are audited concurrently: while one waits for a key, the others go on. A
+  // rejection (not expected: the Auditor reports failures) ends the worker; the main thread then
+  // audits the batch itself.
+  void Promise.all(m.groups.map(auditOne)).then((results) => post({ type: 'done', id: m.id, results }));
+});

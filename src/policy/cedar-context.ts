@@ -17,21 +17,37 @@ export type CedarValue = string | number | boolean | CedarValue[] | { [key: stri
  * undefined attribute is left out (policies test it with `has`); arrays become sets. A value Cedar
  * cannot hold (a non-integer or unsafe number, a function, ...) throws rather than being dropped: a
  * silently missing attribute could keep a `forbid` from firing.
+ *
+ * `only` restricts the result to those top-level keys (plain or dotted): CedarLocalEngine passes
+ * the keys its policies read, since handing values to the Wasm module is most of a decision's cost.
  */
 export function toCedarContext(
   context: EvaluationContext,
   shape: CedarContextShape = 'both',
+  only?: ReadonlySet<string>,
 ): Record<string, CedarValue> {
-  const structured = toCedarRecord(context as unknown as Record<string, unknown>, 'context');
-  if (shape === 'structured') return structured;
-  const flat: Record<string, CedarValue> = {};
-  for (const [key, value] of Object.entries(flattenContext(structured))) {
-    if (value !== undefined) flat[key] = value as CedarValue;
+  const source = context as unknown as Record<string, unknown>;
+  const out: Record<string, CedarValue> = {};
+  if (shape !== 'structured' && (only === undefined || hasDottedKey(only) || shape === 'flat')) {
+    const full = toCedarRecord(source, 'context');
+    for (const [key, value] of Object.entries(flattenContext(full))) {
+      if (value !== undefined && (only === undefined || only.has(key))) out[key] = value as CedarValue;
+    }
+    if (shape === 'flat') return out;
   }
-  if (shape === 'flat') return flat;
-  // Flattened keys carry dots, structured ones do not, so the union never collides (trust_score
-  // appears in both with the same value).
-  return Object.assign(flat, structured);
+  // Structured keys carry no dots, flattened ones do (but trust_score, a leaf, is in both with the
+  // same value), so the union never collides.
+  for (const key of only ?? Object.keys(source)) {
+    if (key.includes('.') || !Object.hasOwn(source, key)) continue;
+    const value = toCedarValue(source[key], `context.${key}`);
+    if (value !== undefined) out[key] = value;
+  }
+  return out;
+}
+
+function hasDottedKey(keys: ReadonlySet<string>): boolean {
+  for (const key of keys) if (key.includes('.')) return true;
+  return false;
 }
 
 function toCedarRecord(value: Record<string, unknown>, path: string): Record<string, CedarValue> {

@@ -56,6 +56,12 @@ export interface CedarLocalEngineOptions extends CedarEntityTypes {
    */
   denyOnPolicyError?: boolean;
   /**
+   * Hand Cedar only the context keys the policies of each name read (default true). Decisions are
+   * the same (a policy cannot observe a key it never names) and copying values into the Wasm
+   * module is most of a decision's cost.
+   */
+  pruneContext?: boolean;
+  /**
    * Decision cache, off by default. Its key is the whole Cedar request (principal, action,
    * resource, complete context), so one request's decision can never authorise a different one.
    */
@@ -85,6 +91,7 @@ export class CedarLocalEngine implements PolicyEngine {
   readonly #denyOnPolicyError: boolean;
   readonly #cache: Map<string, PolicyDecision> | undefined;
   readonly #cacheMax: number;
+  readonly #contextKeys = new Map<string, ReadonlySet<string> | undefined>();
   #closed = false;
 
   /** Parses and validates the policies now: any error is a KestConfigurationError. */
@@ -121,10 +128,33 @@ export class CedarLocalEngine implements PolicyEngine {
       throw new KestConfigurationError('CedarLocalEngine: no Cedar policies were loaded');
 
     const names = new Set<string>();
+    const scoped = new Map<string, ContextUse[]>();
+    const unscoped: ContextUse[] = [];
     for (const [id, text] of policies) {
-      for (const name of this.#scopedNames(id, text)) names.add(name);
+      const json = cedar.policyToJson(text);
+      if (json.type !== 'success') {
+        throw new KestConfigurationError(`CedarLocalEngine: ${id}: ${formatErrors(json.errors)}`);
+      }
+      const use = contextUse(json.json);
+      const policyNames = this.#scopedNames(id, json.json);
+      if (policyNames === undefined) unscoped.push(use);
+      for (const name of policyNames ?? []) {
+        names.add(name);
+        scoped.set(name, [...(scoped.get(name) ?? []), use]);
+      }
     }
     this.policyNames = names;
+    // Per policy name, the context keys its policies read (undefined: all of them).
+    for (const name of names) {
+      const uses = [...(scoped.get(name) ?? []), ...unscoped];
+      const keys = new Set<string>();
+      let all = options.pruneContext === false;
+      for (const use of uses) {
+        if (use === 'all') all = true;
+        else for (const key of use) keys.add(key);
+      }
+      this.#contextKeys.set(name, all ? undefined : keys);
+    }
     this.policyIds = [...policies.keys()];
 
     const staticPolicies = Object.fromEntries(policies);
@@ -227,10 +257,12 @@ export class CedarLocalEngine implements PolicyEngine {
     for (const name of policyNames) {
       if (!this.policyNames.has(name)) throw new KestUnknownPolicyError(name, 'CedarLocalEngine');
     }
-    const cedarContext = toCedarContext(context, this.#shape);
     const principal = { type: this.#principalType, id: context.subject.workload };
     const resource = { type: this.#resourceType, id: context.object.id || this.#defaultResourceId };
-    const contextKey = this.#cache ? JSON.stringify([principal.id, resource.id, cedarContext]) : '';
+    // The cache key covers the whole context, whatever the policies read.
+    const contextKey = this.#cache
+      ? JSON.stringify([principal.id, resource.id, toCedarContext(context, this.#shape)])
+      : '';
 
     for (const name of policyNames) {
       if (options?.signal?.aborted) {
@@ -242,6 +274,7 @@ export class CedarLocalEngine implements PolicyEngine {
       const key = this.#cache ? `${name}\u0000${contextKey}` : '';
       if (this.#cache) decision = this.#cache.get(key);
       if (decision === undefined) {
+        const cedarContext = toCedarContext(context, this.#shape, this.#contextKeys.get(name));
         decision = this.#decide(entryId, name, principal, resource, cedarContext);
         if (this.#cache) this.#remember(key, decision);
       }
@@ -281,13 +314,16 @@ export class CedarLocalEngine implements PolicyEngine {
     }
     const { decision, diagnostics } = answer.response;
     if (diagnostics.errors.length > 0 && this.#denyOnPolicyError) {
-      const detail = diagnostics.errors.map((e) => `${e.policyId}: ${e.error.message}`).join('; ');
+      const detail = diagnostics.errors
+        .map((e) => `${e.policyId}: ${e.error.message}`)
+        .sort()
+        .join('; ');
       return { allow: false, policy: name, reason: `policy evaluation error (${detail})` };
     }
     if (decision === 'allow') return { allow: true };
     const reason =
       diagnostics.reason.length > 0
-        ? `forbidden by ${diagnostics.reason.join(', ')}`
+        ? `forbidden by ${[...diagnostics.reason].sort().join(', ')}`
         : 'no permit policy matched (Cedar denies by default)';
     return { allow: false, policy: name, reason };
   }
@@ -304,18 +340,18 @@ export class CedarLocalEngine implements PolicyEngine {
   /**
    * The policy names a policy applies to, from its action scope. A scope on another action type
    * never matches a Kest request, which for a `forbid` would fail open: that is a start-up error.
-   * An unscoped policy (`action`) applies to every known name and adds none.
+   * An unscoped policy (`action`) applies to every known name and adds none (returns undefined).
    */
-  #scopedNames(id: string, text: string): string[] {
-    const json = cedar.policyToJson(text);
-    if (json.type !== 'success')
-      throw new KestConfigurationError(`CedarLocalEngine: ${id}: ${formatErrors(json.errors)}`);
-    const { principal, action, resource } = json.json;
+  #scopedNames(id: string, json: cedar.PolicyJson): string[] | undefined {
+    const { principal, action, resource } = json;
     this.#checkScopeType(id, 'principal', principal, this.#principalType);
     this.#checkScopeType(id, 'resource', resource, this.#resourceType);
-    let uids: cedar.EntityUidJson[] = [];
+    let uids: cedar.EntityUidJson[];
+    if (action.op === 'All') return undefined;
     if (action.op === '==' && 'entity' in action) uids = [action.entity];
     else if (action.op === 'in') uids = 'entities' in action ? action.entities : [action.entity];
+    else
+      throw new KestConfigurationError(`CedarLocalEngine: policy ${id} has an action scope Kest cannot read`);
     return uids.map((uid) => {
       const { type, id: name } = '__entity' in uid ? uid.__entity : uid;
       if (type !== this.#actionType) {
@@ -344,6 +380,40 @@ export class CedarLocalEngine implements PolicyEngine {
       );
     }
   }
+}
+
+/** The top-level context keys a policy reads, or 'all' when it uses `context` as a whole. */
+type ContextUse = ReadonlySet<string> | 'all';
+
+function contextUse(policy: cedar.PolicyJson): ContextUse {
+  const keys = new Set<string>();
+  let all = false;
+  const isContext = (node: unknown) =>
+    node !== null && typeof node === 'object' && (node as { Var?: unknown }).Var === 'context';
+  const walk = (node: unknown): void => {
+    if (all || node === null || typeof node !== 'object') return;
+    if (Array.isArray(node)) {
+      for (const item of node) walk(item);
+      return;
+    }
+    const record = node as Record<string, unknown>;
+    if (isContext(record)) {
+      all = true;
+      return;
+    }
+    for (const op of ['.', 'has'] as const) {
+      const access = record[op] as { left?: unknown; attr?: unknown } | undefined;
+      if (access && typeof access === 'object' && isContext(access.left)) {
+        const attr = Array.isArray(access.attr) ? access.attr[0] : access.attr;
+        if (typeof attr !== 'string') all = true;
+        else keys.add(attr);
+        return;
+      }
+    }
+    for (const value of Object.values(record)) walk(value);
+  };
+  walk(policy.conditions);
+  return all ? 'all' : keys;
 }
 
 /** Splits each source into single policies with stable ids: `@id("...")` if present, else `file#n`. */

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -161,10 +161,18 @@ describe('CedarLocalEngine semantics', () => {
     const withAgent = makeContext();
     withAgent.subject.agent = 'copilot';
     expect((await engine.evaluate('e', ['agent'], withAgent)).allow).toBe(true);
-    await expect(
-      engine.evaluate('e', ['agent'], makeContext({ attributes: { score: 73.5 } })),
-    ).rejects.toMatchObject({ code: 'ERR_POLICY_ENGINE', failure: 'engine_error' });
     engine.close();
+    const scored = new CedarLocalEngine({
+      policies: `permit (principal, action == Kest::Action::"s", resource) when { context.object.attributes.score > 1 };`,
+    });
+    await expect(
+      scored.evaluate('e', ['s'], makeContext({ attributes: { score: 73.5 } })),
+    ).rejects.toMatchObject({
+      code: 'ERR_POLICY_ENGINE',
+      failure: 'engine_error',
+    });
+    expect((await scored.evaluate('e', ['s'], makeContext({ attributes: { score: 73 } }))).allow).toBe(true);
+    scored.close();
   });
 
   it('deviations are a set of records; resource and principal follow the documented mapping', async () => {
@@ -291,5 +299,48 @@ describe('CedarLocalEngine start-up errors are configuration errors', () => {
 
   it('the library directory is what the package ships', () => {
     expect(KEST_POLICY_LIBRARY_DIR.endsWith('/policies/')).toBe(true);
+  });
+});
+
+describe('context pruning (only the keys the policies read go to Cedar)', () => {
+  it('decides exactly as with the whole context', async () => {
+    const fc = await import('fast-check');
+    const extra = `
+      permit (principal, action == Kest::Action::"mix", resource)
+        when { context["subject.trust_score"] >= 30 && context.environment.is_root == false };
+      forbid (principal, action, resource)
+        when { context has "subject.user" && context["subject.user"] == "mallory" };
+      forbid (principal, action == Kest::Action::"mix", resource)
+        when { context != {} && context.object.attributes has level && context.object.attributes.level > 3 };`;
+    const sources = [
+      ...['min-trust', 'no-pii-export', 'user-required', 'allowed-workloads'].map((name) => ({
+        name,
+        text: readFileSync(join(KEST_POLICY_LIBRARY_DIR, `${name}.cedar`), 'utf8'),
+      })),
+      { name: 'extra', text: extra },
+    ];
+    const pruned = new CedarLocalEngine({ policies: sources });
+    const whole = new CedarLocalEngine({ policies: sources, pruneContext: false });
+    const names = ['min-trust', 'no-pii-export', 'user-required', 'allowed-workloads', 'mix'];
+    await fc.assert(
+      fc.asyncProperty(
+        fc.record({
+          trust: fc.integer({ min: 0, max: 100 }),
+          taints: fc.subarray(['pii', 'web', 'llm']),
+          user: fc.constantFrom(null, '', 'alice', 'mallory'),
+          level: fc.option(fc.integer({ min: 0, max: 6 }), { nil: undefined }),
+          name: fc.constantFrom(...names),
+        }),
+        async ({ trust, taints, user, level, name }) => {
+          const ctx = makeContext({ trust, taints, user, attributes: level === undefined ? {} : { level } });
+          expect(await pruned.evaluate('e', [name], ctx)).toEqual(await whole.evaluate('e', [name], ctx));
+        },
+      ),
+      { numRuns: 300 },
+    );
+    // The unscoped forbid applies to every name: mallory is refused everywhere.
+    expect((await pruned.evaluate('e', ['min-trust'], makeContext({ user: 'mallory' }))).allow).toBe(false);
+    pruned.close();
+    whole.close();
   });
 });

@@ -1,28 +1,40 @@
 /**
  * `npm run demo` — the trusted chain: hop1 (Express) → hop2 (Fastify) → hop3 (Hono) on 127.0.0.1,
  * each with its own identity, each handler protected by kestVerified under the shipped Cedar
- * policies, each calling the next with the Kest propagator. Prints the nested result, then rebuilds
- * the passport from the entries the hops recorded and verifies it offline.
+ * policies, each calling the next with the Kest propagator. Prints the nested result; the hops'
+ * spans go to a JSON-lines file (kest/telemetry, file exporter) and the `kest audit` logic
+ * (kest/audit auditFile) rebuilds the passport from that file and verifies it offline.
  *
  *   npm run demo                         the honest chain, ends with "verified"
  *   npm run demo -- --tamper[=edit]      hop2 edits hop1's entry: hop3 refuses (401), audit names entry 0
  *   npm run demo -- --tamper=inflate     hop2 inflates its own trust: refused, audit names entry 1
- *   npm run demo -- --frameworks node,node,node   any adapter per hop (express, fastify, hono, node)
+ *   npm run demo -- --viz[=FILE]         also write the HTML lineage viewer (default .kest-demo/lineage.html)
+ *   npm run demo -- --spiffe             SVIDs from the in-repo dev Workload API; audit with its bundle only
+ *   npm run demo -- --frameworks=node,node,node   any adapter per hop (express, fastify, hono, node)
+ *   npm run demo -- --out=DIR            where spans, trust file and viewer go (default .kest-demo)
  *
  * Exit code 0 when the chain behaved as the mode expects (verified, or the tampering was caught).
  */
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
-import { KestError, KestVerificationError } from '../../src/errors.js';
+import type { AuditEntry, AuditFailure, AuditReport } from '../../src/audit/index.js';
+import { renderHtml } from '../../src/audit/index.js';
+import { parseSignedEntry, type SignedEntry } from '../../src/entry/signed.js';
+import { KestError } from '../../src/errors.js';
 import { configure } from '../../src/hook/config.js';
 import type { Refusal } from '../../src/http/core.js';
 import { silentLogger } from '../../src/logger.js';
 import type { Passport } from '../../src/passport/passport.js';
-import { PassportVerifier, type VerificationReport } from '../../src/passport/verifier.js';
-import { CedarLocalEngine } from '../../src/policy/cedar-local.js';
+import {
+  CedarLocalEngine,
+  KEST_POLICY_LIBRARY_DIR,
+  KEST_POLICY_SCHEMA_PATH,
+} from '../../src/policy/cedar-local.js';
 import { parseBaggageMembers } from '../../src/propagation/baggage.js';
 import { MemoryCacheProvider } from '../../src/propagation/cache.js';
 import { BaggageManager } from '../../src/propagation/manager.js';
-import { rebuildPassport, startSpanRecorder } from './audit.js';
+import { auditEvidence, auditSpanFile, startSpanFile } from './audit.js';
 import { type HopConfig, startChain } from './chain.js';
 import { createIdentities, type IdentityMode } from './identity.js';
 import { FRAMEWORKS, type Framework } from './servers.js';
@@ -32,14 +44,30 @@ interface Args {
   tamper: TamperMode | undefined;
   identity: IdentityMode;
   frameworks: Framework[];
+  /** Where the viewer goes, when asked for. */
+  viz: string | undefined;
+  out: string;
 }
 
+const USAGE =
+  'usage: npm run demo -- [--tamper[=edit|inflate]] [--viz[=FILE]] [--spiffe] [--frameworks=a,b,c] [--out=DIR]\n';
+
 function parseArgs(argv: string[]): Args {
-  const args: Args = { tamper: undefined, identity: 'local', frameworks: ['express', 'fastify', 'hono'] };
+  const args: Args = {
+    tamper: undefined,
+    identity: 'local',
+    frameworks: ['express', 'fastify', 'hono'],
+    viz: undefined,
+    out: '.kest-demo',
+  };
+  let viz: string | true | undefined;
   for (const a of argv) {
     if (a === '--tamper' || a === '--tamper=edit') args.tamper = 'edit';
     else if (a === '--tamper=inflate') args.tamper = 'inflate';
     else if (a === '--spiffe') args.identity = 'spiffe';
+    else if (a === '--viz') viz = true;
+    else if (a.startsWith('--viz=') && a.length > 6) viz = a.slice(6);
+    else if (a.startsWith('--out=') && a.length > 6) args.out = a.slice(6);
     else if (a.startsWith('--frameworks=')) {
       const list = a.slice('--frameworks='.length).split(',');
       if (list.length !== 3 || !list.every((f) => (FRAMEWORKS as readonly string[]).includes(f))) {
@@ -47,12 +75,11 @@ function parseArgs(argv: string[]): Args {
       }
       args.frameworks = list as Framework[];
     } else if (a === '--help' || a === '-h') {
-      process.stdout.write(
-        'usage: npm run demo -- [--tamper[=edit|inflate]] [--frameworks=a,b,c] [--spiffe]\n',
-      );
+      process.stdout.write(USAGE);
       process.exit(0);
     } else throw new Error(`unknown argument ${a} (try --help)`);
   }
+  if (viz !== undefined) args.viz = viz === true ? join(args.out, 'lineage.html') : viz;
   return args;
 }
 
@@ -66,63 +93,106 @@ const ISSUER = 'https://idp.kest.demo';
 
 const out = (line = '') => process.stdout.write(`${line}\n`);
 const short = (s: string | undefined, n = 8) => (s ? `${s.slice(0, n)}…` : '-');
+/** Paths as the user would type them: relative below the working directory, else absolute. */
+const rel = (p: string) => {
+  const r = relative(process.cwd(), resolve(p));
+  return r === '' ? '.' : r.startsWith('..') ? resolve(p) : r;
+};
+
+/**
+ * The shipped policy library. allowed-workloads lists the local demo's workload ids; with other
+ * ids (--spiffe) its list is replaced by the hops' ids, as the policy's own comment asks.
+ */
+function demoEngine(workloadIds: readonly string[]): CedarLocalEngine {
+  if (HOPS.every((h, i) => h.workload === workloadIds[i])) return CedarLocalEngine.library();
+  const list = workloadIds.map((id) => `    Kest::Workload::${JSON.stringify(id)}`).join(',\n');
+  const policies = readdirSync(KEST_POLICY_LIBRARY_DIR)
+    .filter((f) => f.endsWith('.cedar'))
+    .sort()
+    .map((name) => {
+      const text = readFileSync(join(KEST_POLICY_LIBRARY_DIR, name), 'utf8');
+      if (name !== 'allowed-workloads.cedar') return { name, text };
+      const replaced = text.replace(/\[[^\]]*\]/, `[\n${list}\n  ]`);
+      if (replaced === text) throw new Error('allowed-workloads.cedar: no workload list to replace');
+      return { name, text: replaced };
+    });
+  return new CedarLocalEngine({ policies, schema: readFileSync(KEST_POLICY_SCHEMA_PATH, 'utf8') });
+}
 
 function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
   return rows.map((r) => `  ${r.map((cell, c) => cell.padEnd(widths[c]!)).join('  ')}`.trimEnd()).join('\n');
 }
 
-function lineageTable(passport: Passport, serviceOf: Map<string, string>): string {
+/** How an entry's key is named in its protected header. */
+function keyRef(e: SignedEntry): string {
+  const h = e.header as Record<string, unknown>;
+  const refs = [h['x5t#S256'] ? 'x5t#S256' : '', Array.isArray(h.x5c) ? 'x5c' : '', h.kid ? 'kid' : ''];
+  return `${String(h.alg)} ${refs.filter(Boolean).join('+') || '-'}`;
+}
+
+function lineageTable(entries: readonly AuditEntry[], serviceOf: Map<string, string>): string {
   const rows = [
-    ['#', 'service', 'principal', 'operation', 'source', 'trust', 'taints', 'user', 'entry_id', 'hash'],
+    [
+      '#',
+      'service',
+      'principal',
+      'operation',
+      'source',
+      'trust',
+      'taints',
+      'user',
+      'entry_id',
+      'hash',
+      'signed',
+      'audit',
+    ],
   ];
-  for (const [i, e] of passport.entries.entries()) {
-    const p = e.payload;
-    const who = JSON.parse(p.labels['kest.identity'] ?? '{}') as { user?: string | null };
+  for (const e of entries) {
+    const signed = parseSignedEntry(e.jws);
+    const who = JSON.parse(signed.payload.labels['kest.identity'] ?? '{}') as { user?: string | null };
     rows.push([
-      String(i),
-      serviceOf.get(p.labels.principal ?? '') ?? '?',
-      p.labels.principal ?? '?',
-      p.operation,
-      p.labels['kest.source_type'] ?? '-',
-      String(p.trust_score) + (p.labels['kest.trust_override'] ? ' (override)' : ''),
-      p.taints.length ? p.taints.join(',') : '-',
+      String(e.index),
+      serviceOf.get(e.principal ?? '') ?? '?',
+      e.principal ?? '?',
+      e.operation ?? '?',
+      e.sourceType ?? '-',
+      String(e.trustScore ?? '?') + (e.trustOverride ? ' (override)' : ''),
+      e.taints.length ? e.taints.join(',') : '-',
       who.user ?? '-',
-      short(p.entry_id, 13),
+      short(e.entryId, 13),
       short(e.hash, 12),
+      keyRef(signed),
+      e.status === 'verified' ? '✓' : e.status === 'failed' ? `✗ ${e.reason ?? ''}` : `? ${e.reason ?? ''}`,
     ]);
   }
   return table(rows);
 }
 
-async function verifyOffline(
-  verifier: PassportVerifier,
-  passport: Passport,
-): Promise<{ report?: VerificationReport; error?: KestVerificationError }> {
-  try {
-    return { report: await verifier.verify(passport) };
-  } catch (err) {
-    if (err instanceof KestVerificationError) return { error: err };
-    throw err;
-  }
+function describeFailure(f: AuditFailure, report: AuditReport, serviceOf: Map<string, string>): string {
+  const entry = report.entries[f.index];
+  const by = entry ? ` (${serviceOf.get(entry.principal ?? '') ?? '?'}, ${entry.operation ?? '?'})` : '';
+  const detail = f.message.replace(/^entry \d+ \([^)]*\): /, '');
+  return `entry ${f.index}${by}: ${f.reason} — ${detail}`;
 }
 
-function describeFailure(
-  err: KestVerificationError,
-  passport: Passport,
-  serviceOf: Map<string, string>,
-): string {
-  const entry = err.index >= 0 ? passport.entries[err.index] : undefined;
-  const by = entry
-    ? ` (${serviceOf.get(entry.payload.labels.principal ?? '') ?? '?'}, ${entry.payload.operation})`
-    : '';
-  const detail = err.message.replace(/^entry \d+ \([^)]*\): /, '');
-  return `entry ${err.index}${by}: ${err.reason} — ${detail}`;
+/** Gaps and forks the audit found, one line each. */
+function auditNotes(report: AuditReport): string[] {
+  return [
+    ...report.gaps.map(
+      (g) =>
+        `gap: ${short(g.hash, 12)} referenced by ${g.referencedBy.join(', ')}; ${g.recovered ? `recovered from ${g.recovered}` : 'entry lost'}`,
+    ),
+    ...report.forks.map(
+      (f) =>
+        `fork (${f.kind}) at entry ${f.parentIndex}: ${f.children.map((c) => `${c.index}:${c.status}`).join(', ')}`,
+    ),
+  ];
 }
 
 /** Fields of a received entry that differ from the entry with the same id that its signer recorded. */
-function diffAgainstRecord(received: Passport, recorded: Passport): string[] {
-  const byId = new Map(recorded.entries.map((e) => [e.payload.entry_id, e]));
+function diffAgainstRecord(received: Passport, recorded: readonly SignedEntry[]): string[] {
+  const byId = new Map(recorded.map((e) => [e.payload.entry_id, e]));
   const notes: string[] = [];
   for (const [i, e] of received.entries.entries()) {
     const orig = byId.get(e.payload.entry_id);
@@ -154,65 +224,79 @@ function diffAgainstRecord(received: Passport, recorded: Passport): string[] {
 async function main(): Promise<number> {
   const args = parseArgs(process.argv.slice(2));
   configure({ logger: silentLogger });
+  mkdirSync(args.out, { recursive: true });
+  const spansPath = join(args.out, 'spans.jsonl');
 
-  const recorder = startSpanRecorder();
-  const identities = await createIdentities(
-    HOPS.map((h) => h.workload),
-    args.identity,
-  );
+  const telemetry = startSpanFile(spansPath);
   const cache = new MemoryCacheProvider();
-  const engine = CedarLocalEngine.library();
-  engine.assertPolicies(POLICIES);
-
-  // The demo's identity provider: alice's Bearer token, validated by hop1's identity interceptor.
-  const idp = await generateKeyPair('ES256');
-  const idpJwks = { keys: [{ ...(await exportJWK(idp.publicKey)), kid: 'demo-idp', alg: 'ES256' }] };
-  const token = await new SignJWT({ client_id: 'demo-cli', scope: 'report:read' })
-    .setProtectedHeader({ alg: 'ES256', kid: 'demo-idp' })
-    .setSubject('alice')
-    .setIssuer(ISSUER)
-    .setAudience('hop1')
-    .setIssuedAt()
-    .setExpirationTime('5m')
-    .sign(idp.privateKey);
-
-  const refusals: { hop: string; refusal: Refusal; baggage: string | undefined }[] = [];
-  const serviceOf = new Map<string, string>(HOPS.map((h) => [h.workload, h.name]));
-
-  const hops: HopConfig[] = HOPS.map((h, i) => {
-    const identity = identities.providers[i]!;
-    const hop: HopConfig = {
-      name: h.name,
-      framework: args.frameworks[i]!,
-      identity,
-      sourceType: h.sourceType,
-      kest: {
-        trust: identities.trust(),
-        cache,
-        onRefusal: (refusal, _err, req) => {
-          const b = req.headers instanceof Headers ? req.headers.get('baggage') : req.headers.baggage;
-          refusals.push({ hop: h.name, refusal, baggage: Array.isArray(b) ? b.join(',') : (b ?? undefined) });
-        },
-        ...(i === 0 ? { identity: { jwks: idpJwks, issuer: ISSUER, audience: 'hop1', required: true } } : {}),
-      },
-    };
-    if (h.name === 'hop2' && args.tamper === 'edit') hop.tamper = (p) => editUpstreamEntry(p, identity);
-    if (h.name === 'hop2' && args.tamper === 'inflate') hop.trustOverride = 100;
-    return hop;
-  });
-
-  const chain = await startChain({ hops, engine, policies: POLICIES, propagation: { cache } });
-  let ok = false;
+  let identities: Awaited<ReturnType<typeof createIdentities>> | undefined;
+  let chain: Awaited<ReturnType<typeof startChain>> | undefined;
   try {
-    out(`Kest demo: the trusted chain${args.tamper ? ` (--tamper=${args.tamper})` : ''}`);
+    identities = await createIdentities(HOPS, args.identity, args.out);
+    const ids = identities.workloadIds;
+    const engine = demoEngine(ids);
+    engine.assertPolicies(POLICIES);
+
+    // The demo's identity provider: alice's Bearer token, validated by hop1's identity interceptor.
+    const idp = await generateKeyPair('ES256');
+    const idpJwks = { keys: [{ ...(await exportJWK(idp.publicKey)), kid: 'demo-idp', alg: 'ES256' }] };
+    const token = await new SignJWT({ client_id: 'demo-cli', scope: 'report:read' })
+      .setProtectedHeader({ alg: 'ES256', kid: 'demo-idp' })
+      .setSubject('alice')
+      .setIssuer(ISSUER)
+      .setAudience('hop1')
+      .setIssuedAt()
+      .setExpirationTime('5m')
+      .sign(idp.privateKey);
+
+    const refusals: { hop: string; refusal: Refusal; baggage: string | undefined }[] = [];
+    const serviceOf = new Map<string, string>(HOPS.map((h, i) => [ids[i]!, h.name]));
+    const { providers, trustFor } = identities;
+
+    const hops: HopConfig[] = HOPS.map((h, i) => {
+      const identity = providers[i]!;
+      const hop: HopConfig = {
+        name: h.name,
+        framework: args.frameworks[i]!,
+        identity,
+        sourceType: h.sourceType,
+        kest: {
+          trust: trustFor(i),
+          cache,
+          onRefusal: (refusal, _err, req) => {
+            const b = req.headers instanceof Headers ? req.headers.get('baggage') : req.headers.baggage;
+            refusals.push({
+              hop: h.name,
+              refusal,
+              baggage: Array.isArray(b) ? b.join(',') : (b ?? undefined),
+            });
+          },
+          ...(i === 0
+            ? { identity: { jwks: idpJwks, issuer: ISSUER, audience: 'hop1', required: true } }
+            : {}),
+        },
+      };
+      if (h.name === 'hop2' && args.tamper === 'edit') hop.tamper = (p) => editUpstreamEntry(p, identity);
+      if (h.name === 'hop2' && args.tamper === 'inflate') hop.trustOverride = 100;
+      return hop;
+    });
+
+    chain = await startChain({ hops, engine, policies: POLICIES, propagation: { cache } });
+    const modes = [
+      args.tamper ? `--tamper=${args.tamper}` : '',
+      args.identity === 'spiffe' ? '--spiffe' : '',
+      args.viz ? '--viz' : '',
+    ].filter(Boolean);
+    out(`Kest demo: the trusted chain${modes.length ? ` (${modes.join(' ')})` : ''}`);
     for (const [i, h] of HOPS.entries()) {
-      out(
-        `  ${h.name}  ${args.frameworks[i]!.padEnd(7)}  ${h.workload.padEnd(28)}  ${chain.services[i]!.url}`,
-      );
+      out(`  ${h.name}  ${args.frameworks[i]!.padEnd(7)}  ${ids[i]!.padEnd(28)}  ${chain.services[i]!.url}`);
     }
     out(`  identities: ${identities.description}`);
-    out(`  policies:   ${POLICIES.join(', ')} (CedarLocalEngine, policies/*.cedar)`);
+    out(
+      `  policies:   ${POLICIES.join(', ')} (CedarLocalEngine, policies/*.cedar${args.identity === 'spiffe' ? `; allowed-workloads lists the ${ids.length} SPIFFE ids` : ''})`,
+    );
     out('  caller:     alice, Bearer JWT validated by hop1 (issuer https://idp.kest.demo)');
+    out(`  spans:      ${rel(spansPath)} (KestTelemetry, file exporter, one span per line)`);
     if (args.tamper === 'edit')
       out('  tampering:  hop2 rewrites hop1\'s entry (user → "admin") and re-signs its own entry over it');
     if (args.tamper === 'inflate')
@@ -234,65 +318,89 @@ async function main(): Promise<number> {
     }
     if (refusals.length) out();
 
-    // Offline: an auditor with nothing but the three public keys.
-    const auditor = new PassportVerifier({ trust: identities.trust() });
-    const { passport: recorded, unplaced } = rebuildPassport(recorder.entries());
+    // Offline: an auditor with the span file and nothing but the trust file (keys or bundle).
+    await telemetry.forceFlush();
+    const anchors = args.identity === 'spiffe' ? "the dev agent's bundle only" : 'the 3 public keys';
+    const reports = await auditSpanFile(spansPath, identities.auditTrust());
+    const report = reports[0];
     out(
-      `Offline audit: ${recorded.length} entries rebuilt from the hops' spans (kest.signature), verified with the 3 public keys`,
+      `Offline audit: kest audit ${rel(spansPath)} ${identities.auditArgs.replace(identities.trustFile, rel(identities.trustFile))}`,
     );
-    out(lineageTable(recorded, serviceOf));
-    if (unplaced.length) out(`  ${unplaced.length} recorded entries could not be linked (gap)`);
-    const recordedCheck = await verifyOffline(auditor, recorded);
+    if (reports.length !== 1 || !report) {
+      out(`NOT verified: expected one trace in ${rel(spansPath)}, found ${reports.length}`);
+      return 1;
+    }
+    out(
+      `  trace ${report.traceId}: ${report.entries.length} entries rebuilt from the hops' spans (kest.signature), ordered by hash links, verified with ${anchors}`,
+    );
+    out(lineageTable(report.entries, serviceOf));
+    for (const note of auditNotes(report)) out(`  ${note}`);
 
+    const vizReports: AuditReport[] = [...reports];
+    let ok = false;
+    let verdict: string;
     if (!args.tamper) {
-      if (recordedCheck.report && recorded.length === HOPS.length && res.ok) {
-        out('verified');
+      if (report.status === 'verified' && report.entries.length === HOPS.length && res.ok) {
+        verdict = 'verified';
         ok = true;
       } else {
-        out(
-          `NOT verified: ${recordedCheck.error ? describeFailure(recordedCheck.error, recorded, serviceOf) : `expected ${HOPS.length} entries`}`,
-        );
-      }
-      return ok ? 0 : 1;
-    }
-
-    // Tampered run: what the records say, and the evidence hop3 refused.
-    out(
-      recordedCheck.report
-        ? `  recorded entries: verified (${recorded.length} of ${HOPS.length} hops signed; the chain stopped before hop3)`
-        : `  recorded entries: NOT verified — ${describeFailure(recordedCheck.error!, recorded, serviceOf)}`,
-    );
-    const refusal = refusals.find((r) => r.hop === 'hop3');
-    let caught = false;
-    if (refusal?.baggage) {
-      const received = await new BaggageManager().restore(parseBaggageMembers(refusal.baggage), cache);
-      out();
-      out(`Evidence: the passport hop2 sent to hop3 (${received.length} entries)`);
-      out(lineageTable(received, serviceOf));
-      const check = await verifyOffline(auditor, received);
-      if (check.error) {
-        out(`NOT verified: ${describeFailure(check.error, received, serviceOf)}`);
-        for (const note of diffAgainstRecord(received, recorded)) out(`  ${note}`);
-        caught = refusal.refusal.status === 401;
-      } else {
-        out('verified (the tampering was NOT detected)');
+        verdict = `NOT verified: ${report.failure ? describeFailure(report.failure, report, serviceOf) : `${report.status}, ${report.entries.length} of ${HOPS.length} entries`}`;
       }
     } else {
-      out('hop3 did not refuse: the tampering was NOT detected');
+      // Tampered run: what the records say, and the evidence hop3 refused.
+      out(
+        report.status === 'verified'
+          ? `  recorded entries: verified (${report.entries.length} of ${HOPS.length} hops signed; the chain stopped before hop3)`
+          : `  recorded entries: NOT verified — ${report.failure ? describeFailure(report.failure, report, serviceOf) : report.status}`,
+      );
+      const refusal = refusals.find((r) => r.hop === 'hop3');
+      let caught = false;
+      if (refusal?.baggage) {
+        const received = await new BaggageManager().restore(parseBaggageMembers(refusal.baggage), cache);
+        const evidencePath = join(args.out, 'evidence.passport.json');
+        writeFileSync(evidencePath, `${received.serialize()}\n`);
+        const evidence = await auditEvidence(received, identities.auditTrust());
+        vizReports.push(evidence);
+        out();
+        out(
+          `Evidence: the passport hop2 sent to hop3 (${received.length} entries, captured by hop3's onRefusal; ${rel(evidencePath)})`,
+        );
+        out(lineageTable(evidence.entries, serviceOf));
+        if (evidence.failure) {
+          out(`NOT verified: ${describeFailure(evidence.failure, evidence, serviceOf)}`);
+          const recorded = report.passport.map((jws) => parseSignedEntry(jws));
+          for (const note of diffAgainstRecord(received, recorded)) out(`  ${note}`);
+          caught = refusal.refusal.status === 401;
+        } else {
+          out(`${evidence.status} (the tampering was NOT detected)`);
+        }
+      } else {
+        out('hop3 did not refuse: the tampering was NOT detected');
+      }
+      ok = caught;
+      out();
+      verdict = ok
+        ? 'tampering detected: hop3 refused with 401 and the offline audit names the entry'
+        : 'FAILED to detect tampering';
     }
-    ok = caught;
-    out();
-    out(
-      ok
-        ? 'tampering detected: hop3 refused with 401 and the offline check names the entry'
-        : 'FAILED to detect tampering',
-    );
+
+    if (args.viz) {
+      mkdirSync(dirname(args.viz), { recursive: true });
+      writeFileSync(
+        args.viz,
+        renderHtml(vizReports, {
+          title: `Kest demo — the trusted chain${modes.length ? ` (${modes.join(' ')})` : ''}${vizReports.length > 1 ? ': recorded spans, then the passport hop3 refused' : ''}`,
+        }),
+      );
+      out(`lineage viewer: ${rel(args.viz)} (self-contained HTML, open it in a browser)`);
+    }
+    out(verdict);
     return ok ? 0 : 1;
   } finally {
-    await chain.close();
+    await chain?.close();
     await cache.close();
-    await identities.close();
-    await recorder.shutdown();
+    await identities?.close();
+    await telemetry.shutdown();
   }
 }
 

@@ -1,19 +1,47 @@
 /**
- * Integration: `npm run demo` as a user runs it (a child process running tsx), in its three modes.
- * It must print the nested result, end by itself and exit 0 when it behaves as the mode expects.
+ * Integration: `npm run demo` as a user runs it (a child process running tsx), in each mode. It
+ * must print the nested result, write its spans with the file exporter, audit them offline, end by
+ * itself and exit 0 when it behaves as the mode expects. Each run writes into its own temp --out
+ * directory; the test re-audits what the demo wrote, independently of what it printed.
  */
 import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
+import { auditFile, auditPassport } from '../../src/audit/index.js';
+import { parseSignedEntry } from '../../src/entry/signed.js';
+import { JwksTrustSource } from '../../src/keys/jwks.js';
+import { SpiffeTrustSource } from '../../src/keys/spiffe.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const NESTED_OK =
+  '{"service":"hop1","next":{"service":"hop2","next":{"service":"hop3","status":"end_of_chain"}}}';
 
-function runDemo(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  dir: string;
+}
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+/** Run the demo with --out=<fresh temp dir>; `args` may be computed from that directory. */
+function runDemo(...argv: (string | ((dir: string) => string))[]): Promise<Run> {
+  const dir = mkdtempSync(join(tmpdir(), 'kest-demo-test-'));
+  dirs.push(dir);
+  const args = argv.map((a) => (typeof a === 'string' ? a : a(dir)));
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'examples/trusted-chain/main.ts', ...args], {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', 'examples/trusted-chain/main.ts', `--out=${dir}`, ...args],
+      { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => {
@@ -22,50 +50,220 @@ function runDemo(...args: string[]): Promise<{ code: number | null; stdout: stri
     child.stderr.on('data', (d) => {
       stderr += d;
     });
-    // The demo must end by itself; this only keeps a hung demo from hanging the suite.
+    // The demo must end by itself; this only keeps a hung demo from hanging the suite (code null).
     const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
     child.once('error', reject);
     child.once('exit', (code) => {
       clearTimeout(timer);
-      resolve({ code, stdout, stderr });
+      resolve({ code, stdout, stderr, dir });
     });
   });
 }
 
+/** The line after "GET … → status": the nested result hop1 answered. */
+function nestedResult(stdout: string): { status: number; body: Record<string, unknown> } {
+  const lines = stdout.split('\n');
+  const i = lines.findIndex((l) => /^GET http:\/\/127\.0\.0\.1:\d+\/chain → \d{3}$/.test(l));
+  expect(i).toBeGreaterThanOrEqual(0);
+  return {
+    status: Number(lines[i]!.slice(-3)),
+    body: JSON.parse(lines[i + 1]!) as Record<string, unknown>,
+  };
+}
+
+/** What hop2 reports about its call to hop3. */
+function hop3Answer(body: Record<string, unknown>): Record<string, unknown> {
+  expect(body.service).toBe('hop1');
+  const hop2 = body.next as Record<string, unknown>;
+  expect(hop2.service).toBe('hop2');
+  return hop2.next as Record<string, unknown>;
+}
+
+function spanLines(dir: string): Record<string, unknown>[] {
+  return readFileSync(join(dir, 'spans.jsonl'), 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
 describe('npm run demo', () => {
-  it('the trusted chain: nested result, lineage table, verified', async () => {
-    const { code, stdout, stderr } = await runDemo();
+  it('the trusted chain: nested result, spans in a JSON-lines file, kest audit verifies them', async () => {
+    const { code, stdout, stderr, dir } = await runDemo();
     expect(stderr).toBe('');
     expect(code).toBe(0);
-    expect(stdout).toContain(
-      '{"service":"hop1","next":{"service":"hop2","next":{"service":"hop3","status":"end_of_chain"}}}',
+    expect(stdout).toContain(NESTED_OK);
+    expect(nestedResult(stdout).status).toBe(200);
+    expect(stdout).toContain(`Offline audit: kest audit ${dir}/spans.jsonl --jwks ${dir}/trust.jwks.json`);
+    expect(stdout).toMatch(
+      /0 +hop1 +spiffe:\/\/kest\.demo\/gateway +hop1\.handle +internal +100 .*EdDSA kid +✓/,
     );
-    expect(stdout).toMatch(/0 +hop1 +spiffe:\/\/kest\.demo\/gateway +hop1\.handle/);
-    expect(stdout).toMatch(/2 +hop3 +spiffe:\/\/kest\.demo\/exporter +hop3\.handle/);
-    expect(stdout.trimEnd().endsWith('verified')).toBe(true);
+    expect(stdout).toMatch(/1 +hop2 +spiffe:\/\/kest\.demo\/enricher +hop2\.handle +third_party_api +60 /);
+    expect(stdout).toMatch(/2 +hop3 +spiffe:\/\/kest\.demo\/exporter +hop3\.handle +system +60 /);
+    expect(stdout.trimEnd().endsWith('\nverified')).toBe(true);
+
+    // What the demo wrote is what an auditor gets: three Kest spans, one trace, and the keys.
+    const spans = spanLines(dir);
+    expect(spans.map((s) => s.name).sort()).toEqual([
+      'kest.verified.hop1.handle',
+      'kest.verified.hop2.handle',
+      'kest.verified.hop3.handle',
+    ]);
+    expect(new Set(spans.map((s) => s.traceId)).size).toBe(1);
+    const reports = await auditFile(join(dir, 'spans.jsonl'), {
+      trust: JwksTrustSource.fromFile(join(dir, 'trust.jwks.json')),
+    });
+    expect(reports).toHaveLength(1);
+    expect(reports[0]!.status).toBe('verified');
+    expect(reports[0]!.entries.map((e) => e.operation)).toEqual([
+      'hop1.handle',
+      'hop2.handle',
+      'hop3.handle',
+    ]);
+    expect(reports[0]!.gaps).toEqual([]);
+    expect(existsSync(join(dir, 'lineage.html'))).toBe(false); // only with --viz
   });
 
-  it('--tamper: hop3 refuses with 401 and the offline check names entry 0', async () => {
-    const { code, stdout } = await runDemo('--tamper');
+  it('--tamper --viz: hop3 refuses with 401 at entry 0, the offline audit names it, the viewer marks it', async () => {
+    const { code, stdout, stderr, dir } = await runDemo('--tamper', '--viz');
+    expect(stderr).toBe('');
     expect(code).toBe(0);
+    const refusal = hop3Answer(nestedResult(stdout).body);
+    expect(refusal).toMatchObject({
+      status: 401,
+      error: 'ERR_VERIFICATION_FAILED',
+      reason: 'bad_signature',
+      index: 0,
+    });
+    expect(stdout).not.toContain('"status":"end_of_chain"');
     expect(stdout).toContain(
       'hop3 refused the request: 401 ERR_VERIFICATION_FAILED (bad_signature, entry 0)',
     );
+    // The records are intact (hop3 never ran), the evidence is not.
+    expect(stdout).toContain('recorded entries: verified (2 of 3 hops signed');
     expect(stdout).toMatch(/NOT verified: entry 0 \(hop1, hop1\.handle\): bad_signature/);
-    expect(stdout).toContain('labels.kest.identity');
-    expect(stdout).not.toContain('"status":"end_of_chain"');
+    expect(stdout).toMatch(/0 +hop1 .* admin .*✗ bad_signature/);
+    expect(stdout).toContain('labels.kest.identity: {"user":"alice"');
+    expect(stdout).toContain('entry 1 differs from what its signer recorded: parent_ids (re-linked)');
+    expect(
+      stdout
+        .trimEnd()
+        .endsWith('tampering detected: hop3 refused with 401 and the offline audit names the entry'),
+    ).toBe(true);
+
+    expect(spanLines(dir).map((s) => s.name)).not.toContain('kest.verified.hop3.handle');
+    const evidence = await auditPassport(readFileSync(join(dir, 'evidence.passport.json'), 'utf8'), {
+      trust: JwksTrustSource.fromFile(join(dir, 'trust.jwks.json')),
+    });
+    expect(evidence.status).toBe('failed');
+    expect(evidence.failure).toMatchObject({ index: 0, reason: 'bad_signature' });
+
+    const html = readFileSync(join(dir, 'lineage.html'), 'utf8');
+    expect(stdout).toContain(`lineage viewer: ${dir}/lineage.html`);
+    expect(html).toMatch(/<g class="node[^"]*" [^>]*data-index="0"[^>]*data-status="failed"/);
+    expect(html).toMatch(/data-status="verified"/);
+    expect(html).toContain('<p class="failure">First failure at entry 0');
   });
 
-  it('--tamper=inflate: refused as an unauthorized sanitizer at entry 1', async () => {
-    const { code, stdout } = await runDemo('--tamper=inflate');
+  it('--tamper=inflate: refused as an unauthorized sanitizer at entry 1, live and in the recorded spans', async () => {
+    const { code, stdout, dir } = await runDemo('--tamper=inflate');
     expect(code).toBe(0);
+    expect(hop3Answer(nestedResult(stdout).body)).toMatchObject({
+      status: 401,
+      reason: 'unauthorized_sanitizer',
+      index: 1,
+    });
     expect(stdout).toContain('(unauthorized_sanitizer, entry 1)');
-    expect(stdout).toMatch(/NOT verified: entry 1 \(hop2, hop2\.handle\): unauthorized_sanitizer/);
+    expect(stdout).toMatch(
+      /recorded entries: NOT verified — entry 1 \(hop2, hop2\.handle\): unauthorized_sanitizer/,
+    );
+    expect(stdout).toMatch(/1 +hop2 .* 100 \(override\) .*✗ unauthorized_sanitizer/);
+    const reports = await auditFile(join(dir, 'spans.jsonl'), {
+      trust: JwksTrustSource.fromFile(join(dir, 'trust.jwks.json')),
+    });
+    expect(reports[0]!.failure).toMatchObject({ index: 1, reason: 'unauthorized_sanitizer' });
+  });
+
+  it('--viz=FILE: a self-contained lineage page with the three verified nodes', async () => {
+    const { code, stdout, dir } = await runDemo((d) => `--viz=${join(d, 'pages', 'chain.html')}`);
+    expect(code).toBe(0);
+    const file = join(dir, 'pages', 'chain.html');
+    expect(existsSync(join(dir, 'lineage.html'))).toBe(false);
+    expect(stdout).toContain(`lineage viewer: ${file} (self-contained HTML`);
+    expect(stdout.trimEnd().endsWith('\nverified')).toBe(true);
+    const html = readFileSync(file, 'utf8');
+    for (const [i, op] of ['hop1.handle', 'hop2.handle', 'hop3.handle'].entries()) {
+      expect(html).toMatch(
+        new RegExp(`<g class="node[^"]*" [^>]*data-index="${i}"[^>]*data-status="verified"`),
+      );
+      expect(html).toContain(`class="op">${op}</text>`);
+    }
+    expect(html).not.toContain('data-status="failed"');
+    expect(html).not.toMatch(/<(script|link|img)[^>]+(src|href)="https?:/);
+  });
+
+  it('--spiffe: SVIDs from the dev Workload API, audited with the bundle only; the agent is closed', async () => {
+    const { code, stdout, stderr, dir } = await runDemo('--spiffe');
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    expect(stdout).toContain(NESTED_OK);
+    expect(stdout).toContain(
+      `Offline audit: kest audit ${dir}/spans.jsonl --bundle ${dir}/bundle.json --trust-domain example.org`,
+    );
+    expect(stdout).toContain("verified with the dev agent's bundle only");
+    for (const hop of ['hop1', 'hop2', 'hop3']) {
+      expect(stdout).toMatch(
+        new RegExp(`\\d +${hop} +spiffe://example\\.org/${hop} +${hop}\\.handle .*ES256 x5t#S256\\+x5c +✓`),
+      );
+    }
+    expect(stdout.trimEnd().endsWith('\nverified')).toBe(true);
+    // No JWKS anywhere: the auditor got the bundle file.
+    expect(readdirSync(dir).sort()).toEqual(['bundle.json', 'spans.jsonl']);
+
+    const entries = spanLines(dir).map((s) =>
+      parseSignedEntry((s.attributes as Record<string, unknown>)['kest.signature']),
+    );
+    for (const e of entries) {
+      expect(e.header.alg).toBe('ES256');
+      expect(typeof (e.header as Record<string, unknown>)['x5t#S256']).toBe('string');
+      expect((e.header as Record<string, unknown>).kid).toBeUndefined();
+    }
+    const reports = await auditFile(join(dir, 'spans.jsonl'), {
+      trust: SpiffeTrustSource.fromBundleFile('example.org', join(dir, 'bundle.json')),
+    });
+    expect(reports[0]!.status).toBe('verified');
+    expect(reports[0]!.entries.map((e) => e.principal)).toEqual([
+      'spiffe://example.org/hop1',
+      'spiffe://example.org/hop2',
+      'spiffe://example.org/hop3',
+    ]);
+    // The agent's socket (and its temp directory) is gone.
+    const socket = /unix:\/\/(\/\S+\/agent\.sock)/.exec(stdout)?.[1];
+    expect(socket).toBeDefined();
+    expect(existsSync(socket!)).toBe(false);
+  });
+
+  it('--spiffe --tamper: the forged SVID-signed entry fails at entry 0, live and offline', async () => {
+    const { code, stdout } = await runDemo('--spiffe', '--tamper');
+    expect(code).toBe(0);
+    expect(hop3Answer(nestedResult(stdout).body)).toMatchObject({
+      status: 401,
+      reason: 'bad_signature',
+      index: 0,
+    });
+    expect(stdout).toMatch(/NOT verified: entry 0 \(hop1, hop1\.handle\): bad_signature/);
   });
 
   it('any adapter per hop (node:http only)', async () => {
     const { code, stdout } = await runDemo('--frameworks=node,node,node');
     expect(code).toBe(0);
-    expect(stdout.trimEnd().endsWith('verified')).toBe(true);
+    expect(stdout).toContain(NESTED_OK);
+    expect(stdout.trimEnd().endsWith('\nverified')).toBe(true);
+  });
+
+  it('an unknown argument is a usage error, not a run', async () => {
+    const { code, stdout, stderr } = await runDemo('--nope');
+    expect(code).toBe(1);
+    expect(stdout).toBe('');
+    expect(stderr).toContain('unknown argument --nope');
   });
 });

@@ -15,7 +15,7 @@
  *
  * Exit code 0 when the chain behaved as the mode expects (verified, or the tampering was caught).
  */
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import type { AuditEntry, AuditFailure, AuditReport } from '../../src/audit/index.js';
@@ -226,6 +226,7 @@ async function main(): Promise<number> {
   configure({ logger: silentLogger });
   mkdirSync(args.out, { recursive: true });
   const spansPath = join(args.out, 'spans.jsonl');
+  rmSync(join(args.out, 'evidence.passport.json'), { force: true }); // a previous --tamper run's
 
   const telemetry = startSpanFile(spansPath);
   const cache = new MemoryCacheProvider();

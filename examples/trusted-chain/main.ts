@@ -52,7 +52,7 @@ interface Args {
 const USAGE =
   'usage: npm run demo -- [--tamper[=edit|inflate]] [--viz[=FILE]] [--spiffe] [--frameworks=a,b,c] [--out=DIR]\n';
 
-function parseArgs(argv: string[]): Args {
+function parseArgs(argv: string[]): Args | undefined {
   const args: Args = {
     tamper: undefined,
     identity: 'local',
@@ -76,7 +76,7 @@ function parseArgs(argv: string[]): Args {
       args.frameworks = list as Framework[];
     } else if (a === '--help' || a === '-h') {
       process.stdout.write(USAGE);
-      process.exit(0);
+      return undefined; // let stdout drain: no process.exit
     } else throw new Error(`unknown argument ${a} (try --help)`);
   }
   if (viz !== undefined) args.viz = viz === true ? join(args.out, 'lineage.html') : viz;
@@ -223,6 +223,7 @@ function diffAgainstRecord(received: Passport, recorded: readonly SignedEntry[])
 
 async function main(): Promise<number> {
   const args = parseArgs(process.argv.slice(2));
+  if (!args) return 0;
   configure({ logger: silentLogger });
   mkdirSync(args.out, { recursive: true });
   const spansPath = join(args.out, 'spans.jsonl');

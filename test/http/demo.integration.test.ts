@@ -260,6 +260,13 @@ describe('npm run demo', () => {
     expect(stdout.trimEnd().endsWith('\nverified')).toBe(true);
   });
 
+  it('--help prints the usage and runs nothing', async () => {
+    const { code, stdout, dir } = await runDemo('--help');
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/^usage: npm run demo -- .*--spiffe.*\n$/);
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
   it('an unknown argument is a usage error, not a run', async () => {
     const { code, stdout, stderr } = await runDemo('--nope');
     expect(code).toBe(1);

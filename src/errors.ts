@@ -144,7 +144,8 @@ export class KestPolicyEngineError extends KestError {
       | 'http_status'
       | 'malformed'
       | 'missing_decision'
-      | 'engine_error',
+      | 'engine_error'
+      | 'unknown_policy',
     options?: { cause?: unknown },
   ) {
     super('ERR_POLICY_ENGINE', message, options);

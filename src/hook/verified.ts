@@ -133,6 +133,8 @@ export function kestVerified<A extends unknown[], R>(
   ) {
     throw new KestConfigurationError('kestVerified: `policy` must name at least one policy');
   }
+  // A policy name the engine does not know fails here, not as a denial of every call.
+  options.engine?.assertPolicies?.(functionPolicies, 'function');
   const operation = options.operation ?? fn.name;
   if (!operation)
     throw new KestConfigurationError('kestVerified: anonymous function needs an `operation` name');

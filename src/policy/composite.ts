@@ -47,11 +47,8 @@ export class TieredPolicyEngine implements PolicyEngine {
   }
 
   /** Checks names per tier on engines that can tell (CedarLocalEngine, OPA with a path map, ...). */
-  assertPolicies(tier: PolicyTier, names: Iterable<string>): void {
-    const engine = this.engineForTier(tier) as PolicyEngine & {
-      assertPolicies?(names: Iterable<string>): void;
-    };
-    engine.assertPolicies?.(names);
+  assertPolicies(names: Iterable<string>, tier: PolicyTier = 'function'): void {
+    this.engineForTier(tier).assertPolicies?.(names, tier);
   }
 
   evaluate(

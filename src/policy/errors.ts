@@ -7,7 +7,7 @@ import { KestPolicyEngineError } from '../errors.js';
 export class KestUnknownPolicyError extends KestPolicyEngineError {
   readonly policy: string;
   constructor(policy: string, engine: string) {
-    super(`${engine}: no loaded policy is named "${policy}"`, 'engine_error');
+    super(`${engine}: no loaded policy is named "${policy}"`, 'unknown_policy');
     this.policy = policy;
   }
 }

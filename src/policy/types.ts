@@ -69,6 +69,12 @@ export interface PolicyEngine {
     context: EvaluationContext,
     options?: EvaluateOptions,
   ): Promise<PolicyDecision>;
+  /**
+   * Engines that know their policies (local Cedar, OPA with a path map, ...) throw
+   * KestConfigurationError for names they do not have, so a typo fails when the hook is created
+   * instead of denying every call later.
+   */
+  assertPolicies?(names: Iterable<string>, tier?: PolicyTier): void;
   close?(): Promise<void> | void;
 }
 

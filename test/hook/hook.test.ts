@@ -95,6 +95,20 @@ describe('kestVerified: wrapping', () => {
     expect(() => kestVerified(() => 1, { policy: '' })).toThrow(KestConfigurationError);
   });
 
+  it('a policy name the engine does not know fails when the hook is created', () => {
+    const known = new Set(['min-trust']);
+    const strict = Object.assign(MockPolicyEngine.allowAll(), {
+      assertPolicies(names: Iterable<string>) {
+        const unknown = [...names].filter((n) => !known.has(n));
+        if (unknown.length) throw new KestConfigurationError(`unknown policy ${unknown.join(',')}`);
+      },
+    });
+    expect(() => kestVerified(async function f() {}, { policy: 'min-trsut', engine: strict })).toThrow(
+      /unknown policy min-trsut/,
+    );
+    expect(() => kestVerified(async function f() {}, { policy: 'min-trust', engine: strict })).not.toThrow();
+  });
+
   it('an anonymous function without `operation` is a configuration error', () => {
     const named = () => 1;
     expect(kestVerified(named, { policy: 'p' }).name).toBe('named');

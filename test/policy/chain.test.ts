@@ -5,8 +5,8 @@
  */
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { getCurrentPassport, runWithPassport } from '../../src/context/index.js';
-import { KestAuthorizationError, KestVerificationError } from '../../src/errors.js';
-import { resetConfiguration } from '../../src/hook/config.js';
+import { KestAuthorizationError, KestConfigurationError, KestVerificationError } from '../../src/errors.js';
+import { configure, resetConfiguration } from '../../src/hook/config.js';
 import { kestVerified } from '../../src/hook/index.js';
 import { MockIdentityProvider } from '../../src/identity/mock.js';
 import { JwksTrustSource } from '../../src/keys/jwks.js';
@@ -124,11 +124,25 @@ describe('3-hop chain on CedarLocalEngine through kestVerified', () => {
     expect(exported).toBe(0);
   });
 
-  it('a mistyped policy name denies (engine error), never evaluates everything', async () => {
+  it('a mistyped policy name fails at wrap time, or denies at call time; never evaluates everything', async () => {
     exported = 0;
-    const error = await exportReport(['min-trsut'])().catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(KestAuthorizationError);
-    expect((error as Error).message).toMatch(/no loaded policy is named "min-trsut"/);
-    expect(exported).toBe(0);
+    // the engine is known when the hook is created: the typo is a configuration error then
+    expect(() => exportReport(['min-trsut'])).toThrow(KestConfigurationError);
+    // an engine that only the configuration provides is asked at call time: a denial
+    configure({ engine });
+    try {
+      const late = kestVerified(
+        async () => {
+          exported++;
+        },
+        { operation: 'export', policy: ['min-trsut'], identity: exporter },
+      );
+      const error = await late().catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(KestAuthorizationError);
+      expect((error as Error).message).toMatch(/no loaded policy is named "min-trsut"/);
+      expect(exported).toBe(0);
+    } finally {
+      resetConfiguration();
+    }
   });
 });

@@ -42,8 +42,8 @@ describe('TieredPolicyEngine', () => {
     expect((await tiered.evaluate('e', ['fn'], fn(60))).allow).toBe(true);
     expect(opa.requests.length - before).toBe(2);
     expect(tiered.engineForTier('function')).toBe(cedar);
-    expect(() => tiered.assertPolicies('function', ['fn'])).not.toThrow();
-    expect(() => tiered.assertPolicies('function', ['nf'])).toThrow(KestConfigurationError);
+    expect(() => tiered.assertPolicies(['fn'], 'function')).not.toThrow();
+    expect(() => tiered.assertPolicies(['nf'], 'function')).toThrow(KestConfigurationError);
     // A tier with no engine and no default is a denial (an engine error), not a pass.
     await expect(tiered.evaluate('e', ['fn'], makeContext({ tier: 'platform' }))).rejects.toBeInstanceOf(
       KestPolicyEngineError,

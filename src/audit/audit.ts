@@ -843,28 +843,28 @@ export async function auditSpansUnchecked(
   const auditor = new Auditor(options); // validates the options, whoever audits
   const list = [...groups.values()].filter((g) => g.nodes.length > 0);
   const entries = list.reduce((n, g) => n + g.nodes.length, 0);
-  let fromWorkers: (GroupResult | undefined)[] = [];
+  // Traces are audited in-process when small, when the options cannot cross a thread, and when
+  // a worker hands a trace back (it references entries carried elsewhere) or dies.
+  const here = async (group: Group): Promise<GroupResult> => {
+    if (options.traceId !== undefined && !matchesTrace(group, options.traceId)) return { kind: 'skip' };
+    return { kind: 'report', report: await auditor.audit(group, byHash) };
+  };
+  let results: (GroupResult | undefined)[] = [];
   const count = plannedWorkers(options, entries, list.length);
   const settings = count > 0 && options.trust ? workerSettings(options) : undefined;
   if (settings && options.trust) {
     const pool = started ?? AuditPool.start(count, settings);
     try {
-      fromWorkers = await pool.run(list, options.trust);
+      results = await pool.run(list, options.trust, (h) => byHash.get(h)?.jws, here);
     } finally {
       if (!started) await pool.close();
     }
   }
   const out: AuditReport[] = [];
   for (const [i, group] of list.entries()) {
-    const done = fromWorkers[i];
-    if (done?.kind === 'skip') continue;
-    if (done?.kind === 'report') {
-      out.push(done.report);
-      continue;
-    }
-    // In-process: small audits, options a worker cannot take, and traces a worker handed back.
-    if (options.traceId !== undefined && !matchesTrace(group, options.traceId)) continue;
-    out.push(await auditor.audit(group, byHash));
+    let done = results[i];
+    if (done === undefined || done.kind === 'main') done = await here(group);
+    if (done.kind === 'report') out.push(done.report);
   }
   return out;
 }

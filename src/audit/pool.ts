@@ -27,25 +27,27 @@ import type {
   RemoteError,
   SlimGroup,
   ToWorker,
+  WireResult,
   WorkerSettings,
 } from './protocol.js';
 
 /** Below this many entries an audit stays on the calling thread (starting workers costs more). */
 export const DEFAULT_WORKER_MIN_SPANS = 500;
-const MAX_WORKERS = 4;
+const MAX_WORKERS = 3;
 
-/** Workers an audit may use, before knowing its size (0: in-process). */
+/**
+ * Workers an audit may use besides the calling thread, which audits too (0: in-process). Default:
+ * one per core but the caller's, at most 3.
+ */
 export function workerBudget(options: Partial<AuditOptions>): number {
   if (options.workers !== undefined) return Math.max(0, Math.floor(options.workers));
-  const auto = availableParallelism();
-  // One core: the calling thread is as fast as one worker, without the copying.
-  return auto > 1 ? Math.min(auto, MAX_WORKERS) : 0;
+  return Math.max(0, Math.min(availableParallelism() - 1, MAX_WORKERS));
 }
 
 /** How many workers to use for an audit of this size (0: in-process). */
 export function plannedWorkers(options: Partial<AuditOptions>, entries: number, traces: number): number {
   if (traces < 2 || entries < (options.workerMinSpans ?? DEFAULT_WORKER_MIN_SPANS)) return 0;
-  return Math.min(workerBudget(options), traces);
+  return Math.min(workerBudget(options), traces - 1);
 }
 
 /** What workers need to audit as the caller asked, or undefined when that cannot cross a thread. */
@@ -170,16 +172,24 @@ export class AuditPool {
   }
 
   /**
-   * Audit `groups`. One result per group; undefined where the main thread must audit the group
-   * itself (a worker died, or could not start).
+   * Audit `groups`. One result per group; undefined where the caller must audit the group itself
+   * (a worker died or could not start, or a report could not be completed). `jwsOf` gives back the
+   * JWS of a hash (reports travel without them). With `local`, the calling thread takes batches
+   * too, between handling the workers' messages.
    */
-  async run(groups: readonly Group[], trust: TrustSource): Promise<(GroupResult | undefined)[]> {
+  async run(
+    groups: readonly Group[],
+    trust: TrustSource,
+    jwsOf: (hash: string) => string | undefined,
+    local?: (group: Group) => Promise<GroupResult>,
+  ): Promise<(GroupResult | undefined)[]> {
     const results: (GroupResult | undefined)[] = new Array(groups.length).fill(undefined);
     const live = this.#workers.filter((w) => !this.#dead.has(w));
-    if (live.length === 0) return results;
+    if (live.length === 0 && !local) return results;
     const entries = groups.reduce((n, g) => n + g.nodes.length, 0);
-    // Batches of about 1/8 of a worker's share: small enough to balance on a busy machine.
-    const perBatch = Math.max(50, Math.ceil(entries / (live.length * 8)));
+    // Batches of about 1/8 of a thread's share: small enough to balance on a busy machine.
+    const threads = live.length + (local ? 1 : 0);
+    const perBatch = Math.max(50, Math.ceil(entries / (threads * 8)));
     const batches: number[][] = [];
     let current: number[] = [];
     let size = 0;
@@ -196,55 +206,80 @@ export class AuditPool {
 
     let next = 0;
     let batchId = 0;
-    await Promise.all(
-      live.map(
-        (w) =>
-          new Promise<void>((resolve) => {
-            let inFlight: { id: number; groups: number[] } | undefined;
-            const onMessage = (m: FromWorker) => {
-              if (m.type === 'key') {
-                Promise.resolve()
-                  .then(() => trust.resolveKey(m.request))
-                  .then(
-                    (key) => w.postMessage({ type: 'key', id: m.id, key } satisfies ToWorker),
-                    (err: unknown) =>
-                      w.postMessage({ type: 'key', id: m.id, error: remoteError(err) } satisfies ToWorker),
-                  )
-                  .catch(() => void w.terminate()); // a key that cannot be sent: main audits the batch
-                return;
-              }
-              if (!inFlight || m.id !== inFlight.id) return;
-              inFlight.groups.forEach((g, k) => {
-                results[g] = m.results[k];
-              });
-              feed();
-            };
-            const finish = () => {
-              w.off('message', onMessage);
-              w.off('error', finish);
-              w.off('exit', finish);
-              resolve(); // a dead worker's batch stays undefined: audited in-process
-            };
-            const feed = () => {
-              const batch = batches[next++];
-              if (!batch) {
-                finish();
-                return;
-              }
-              inFlight = { id: batchId++, groups: batch };
-              w.postMessage({
-                type: 'audit',
-                id: inFlight.id,
-                groups: batch.map((i) => slimGroup(groups[i] as Group)),
-              } satisfies ToWorker);
-            };
-            w.on('message', onMessage);
-            w.on('error', finish);
-            w.on('exit', finish);
-            feed();
-          }),
-      ),
-    );
+    const complete = (r: WireResult): GroupResult | undefined => {
+      if (r.kind !== 'report') return r;
+      for (const e of r.report.entries) {
+        const jws = jwsOf(e.hash);
+        if (jws === undefined) return undefined; // cannot happen: then the caller audits it
+        e.jws = jws;
+      }
+      r.report.passport = r.passport.map((i) => r.report.entries[i]?.jws as string);
+      return { kind: 'report', report: r.report };
+    };
+    const onWorker = (w: Worker) =>
+      new Promise<void>((resolve) => {
+        const inFlight = new Map<number, number[]>();
+        let closed = false;
+        const finish = () => {
+          if (closed) return;
+          closed = true;
+          w.off('message', onMessage);
+          w.off('error', finish);
+          w.off('exit', finish);
+          resolve(); // batches still in flight stay undefined: audited by the caller
+        };
+        const feed = () => {
+          const batch = batches[next++];
+          if (!batch) {
+            if (inFlight.size === 0) finish();
+            return;
+          }
+          const id = batchId++;
+          inFlight.set(id, batch);
+          w.postMessage({
+            type: 'audit',
+            id,
+            groups: batch.map((i) => slimGroup(groups[i] as Group)),
+          } satisfies ToWorker);
+        };
+        const onMessage = (m: FromWorker) => {
+          if (m.type === 'key') {
+            Promise.resolve()
+              .then(() => trust.resolveKey(m.request))
+              .then(
+                (key) => w.postMessage({ type: 'key', id: m.id, key } satisfies ToWorker),
+                (err: unknown) =>
+                  w.postMessage({ type: 'key', id: m.id, error: remoteError(err) } satisfies ToWorker),
+              )
+              .catch(() => void w.terminate()); // a key that cannot be sent: the caller audits
+            return;
+          }
+          const batch = inFlight.get(m.id);
+          if (!batch) return;
+          inFlight.delete(m.id);
+          batch.forEach((g, k) => {
+            results[g] = complete(m.results[k] as WireResult);
+          });
+          feed();
+        };
+        w.on('message', onMessage);
+        w.on('error', finish);
+        w.on('exit', finish);
+        // Two batches ahead: a worker never waits for the main thread to notice it is done.
+        feed();
+        feed();
+      });
+    const onMain = async () => {
+      if (!local) return;
+      for (let batch = batches[next++]; batch; batch = batches[next++]) {
+        for (const i of batch) {
+          results[i] = await local(groups[i] as Group);
+          // Let the workers' messages in (keys, finished batches) between traces.
+          await new Promise<void>((r) => setImmediate(r));
+        }
+      }
+    };
+    await Promise.all([...live.map(onWorker), onMain()]);
     return results;
   }
 

@@ -36,13 +36,22 @@ export interface SlimGroup {
 /** 'main': the trace references entries it does not carry; the main thread audits it. */
 export type GroupResult = { kind: 'report'; report: AuditReport } | { kind: 'skip' } | { kind: 'main' };
 
+/**
+ * A worker's report travels without its JWS strings (the main thread has them all, by hash): the
+ * entries' `jws` are empty and `passport` is given as indices into `entries`.
+ */
+export type WireResult =
+  | { kind: 'report'; report: AuditReport; passport: number[] }
+  | { kind: 'skip' }
+  | { kind: 'main' };
+
 export type ToWorker =
   | { type: 'audit'; id: number; groups: SlimGroup[] }
   | { type: 'key'; id: number; key: KeyObject }
   | { type: 'key'; id: number; error: RemoteError };
 
 export type FromWorker =
-  | { type: 'done'; id: number; results: GroupResult[] }
+  | { type: 'done'; id: number; results: WireResult[] }
   | { type: 'key'; id: number; request: KeyRequest };
 
 /** A trust source's error, rebuilt on the worker with the same reason, message and index. */

@@ -10,14 +10,7 @@ import { KestVerificationError, type VerificationReason } from '../errors.js';
 import type { KeyRequest, TrustSource } from '../keys/trust-source.js';
 import { DefaultTrustEvaluator } from '../trust/evaluator.js';
 import { Auditor, type Group, lazyNode, matchesTrace, type Node } from './audit.js';
-import type {
-  FromWorker,
-  GroupResult,
-  RemoteError,
-  SlimGroup,
-  ToWorker,
-  WorkerSettings,
-} from './protocol.js';
+import type { FromWorker, RemoteError, SlimGroup, ToWorker, WireResult, WorkerSettings } from './protocol.js';
 
 const port = parentPort;
 if (!port) throw new Error('kest audit worker: not in a worker thread');
@@ -85,14 +78,20 @@ const auditor = new Auditor({
 });
 const NONE: ReadonlyMap<string, Node> = new Map();
 
-async function auditOne(slim: SlimGroup): Promise<GroupResult> {
+async function auditOne(slim: SlimGroup): Promise<WireResult> {
   const group: Group = { traceId: slim.traceId, spans: slim.spans, nodes: [], duplicates: slim.duplicates };
   for (const [jws, hash, span, order] of slim.nodes) {
     group.nodes.push(lazyNode(jws, hash, 'span', slim.spans[span], order));
   }
   if (settings.traceId !== undefined && !matchesTrace(group, settings.traceId)) return { kind: 'skip' };
   const report = await auditor.auditGroup(group, NONE, true);
-  return report ? { kind: 'report', report } : { kind: 'main' };
+  if (!report) return { kind: 'main' };
+  // The main thread holds every JWS: send indices, not a second copy of each string.
+  const at = new Map(report.entries.map((e, i) => [e.jws, i]));
+  const passport = report.passport.map((jws) => at.get(jws) as number);
+  for (const e of report.entries) e.jws = '';
+  report.passport = [];
+  return { kind: 'report', report, passport };
 }
 
 port.on('message', (m: ToWorker) => {

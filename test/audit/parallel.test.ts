@@ -195,11 +195,13 @@ describe('worker threads and in-process audit agree', () => {
     const inProcess = await auditSpans(spans, { ...options, workers: 0 });
     const settings = workerSettings(options);
     expect(settings?.keysByPrincipalAndKid).toBe(true);
-    const groups = [...groupSpans(spans).groups.values()].filter((g) => g.nodes.length > 0);
+    const { groups: all, byHash } = groupSpans(spans);
+    const groups = [...all.values()].filter((g) => g.nodes.length > 0);
     const pool = AuditPool.start(2, settings!);
     try {
       expect(pool.size).toBe(2);
-      const results = await pool.run(groups, trust);
+      // without a local auditor: every trace goes to a worker
+      const results = await pool.run(groups, trust, (h) => byHash.get(h)?.jws);
       const kinds = Object.fromEntries(groups.map((g, i) => [g.traceId, results[i]?.kind]));
       expect(kinds).toEqual({
         [T(1)]: 'report',
@@ -264,7 +266,9 @@ describe('worker threads and in-process audit agree', () => {
     const { options } = { options: { trust: workloads(1).trust } as AuditOptions };
     expect(plannedWorkers({ ...options }, 499, 100)).toBe(0);
     expect(plannedWorkers({ ...options, workers: 3 }, 10_000, 1)).toBe(0);
-    expect(plannedWorkers({ ...options, workers: 3 }, 10_000, 2)).toBe(2);
+    // the calling thread audits too: two traces need one worker
+    expect(plannedWorkers({ ...options, workers: 3 }, 10_000, 2)).toBe(1);
+    expect(plannedWorkers({ ...options, workers: 3 }, 10_000, 1000)).toBe(3);
     expect(plannedWorkers({ ...options, workers: 0 }, 10_000, 1000)).toBe(0);
     // a custom trust evaluator is code: a worker could not run it
     expect(workerSettings({ ...options, trustEvaluator: new WeightedTrustEvaluator() })).toBeUndefined();

@@ -11,7 +11,13 @@ function tc39Decorators(): Plugin {
     enforce: 'pre',
     async transform(code, id) {
       if (!id.endsWith('.ts') || !/^\s*@[\w.]+[\s(]/m.test(code)) return null;
-      const out = await transform(code, { loader: 'ts', target: 'es2022', sourcemap: true, sourcefile: id });
+      const out = await transform(code, {
+        loader: 'ts',
+        target: 'es2022',
+        keepNames: true,
+        sourcemap: true,
+        sourcefile: id,
+      });
       return { code: out.code, map: out.map };
     },
   };

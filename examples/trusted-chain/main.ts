@@ -38,7 +38,7 @@ import { auditEvidence, auditSpanFile, startSpanFile } from './audit.js';
 import { type HopConfig, startChain } from './chain.js';
 import { createIdentities, type IdentityMode } from './identity.js';
 import { FRAMEWORKS, type Framework } from './servers.js';
-import { editUpstreamEntry, type TamperMode } from './tamper.js';
+import { editUpstreamEntry, inflateOwnEntry, type TamperMode } from './tamper.js';
 
 interface Args {
   tamper: TamperMode | undefined;
@@ -279,7 +279,7 @@ async function main(): Promise<number> {
         },
       };
       if (h.name === 'hop2' && args.tamper === 'edit') hop.tamper = (p) => editUpstreamEntry(p, identity);
-      if (h.name === 'hop2' && args.tamper === 'inflate') hop.trustOverride = 100;
+      if (h.name === 'hop2' && args.tamper === 'inflate') hop.tamper = (p) => inflateOwnEntry(p, identity);
       return hop;
     });
 
@@ -302,7 +302,9 @@ async function main(): Promise<number> {
     if (args.tamper === 'edit')
       out('  tampering:  hop2 rewrites hop1\'s entry (user → "admin") and re-signs its own entry over it');
     if (args.tamper === 'inflate')
-      out('  tampering:  hop2 claims kest.trust_override=100 without being a declared sanitizer');
+      out(
+        '  tampering:  hop2 re-signs its own entry claiming kest.trust_override=100; it is no declared sanitizer',
+      );
     out();
 
     const res = await fetch(chain.url, { headers: { authorization: `Bearer ${token}` } });

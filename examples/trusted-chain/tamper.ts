@@ -4,8 +4,10 @@
  *   edit     rewrites hop1's entry (the user becomes "admin") keeping hop1's signature, and re-signs
  *            its own entry over the edited one so every hash link still holds. Only the signature
  *            of entry 0 can tell → hop3 refuses: bad_signature at entry 0.
- *   inflate  signs its own entry with kest.trust_override 100 although it is no declared
- *            sanitizer (its lineage is worth 60) → hop3 refuses: unauthorized_sanitizer at entry 1.
+ *   inflate  re-signs its own entry with kest.trust_override 100 and trust 100, with its own real
+ *            key, although it is no declared sanitizer (its lineage is worth 60). A compromised hop
+ *            does this on the wire: Kest's own hook would refuse the override before signing.
+ *            → hop3 refuses: unauthorized_sanitizer at entry 1.
  */
 import { signEntry } from '../../src/entry/sign.js';
 import type { KestEntryPayload } from '../../src/entry/types.js';
@@ -43,4 +45,18 @@ export async function editUpstreamEntry(passport: Passport, self: IdentityProvid
     parent = entryHash(jws);
   }
   return Passport.fromJws(out);
+}
+
+/** hop2's `inflate` tampering: its own (last) entry re-signed claiming trust 100. */
+export async function inflateOwnEntry(passport: Passport, self: IdentityProvider): Promise<Passport> {
+  const own = passport.entries[passport.length - 1];
+  if (!own) return passport;
+  const payload: KestEntryPayload = {
+    ...own.payload,
+    trust_score: 100,
+    labels: { ...own.payload.labels, 'kest.trust_override': '100' },
+  };
+  return Passport.fromSignedEntries([...passport.entries.slice(0, -1)]).append(
+    await signEntry(self, payload),
+  );
 }

@@ -5,8 +5,9 @@
  * A protected call runs its function in a new *scope*: a small mutable cell holding the passport of
  * that scope. Nested protected calls append to their own scope and, when they finish, advance the
  * enclosing scope (so a later call or an outgoing request carries their entries). Concurrent
- * branches each start from the last shared entry; the first to finish advances the enclosing scope,
- * the others never see each other's entries.
+ * branches each start from the last shared entry and never see each other's entries; when they
+ * finish, the enclosing scope holds all their entries and remembers every branch tip, and the next
+ * protected call joins them (its entry lists every tip as a parent: min trust, union of taints).
  */
 
 import { type Context, context, createContextKey, propagation } from '@opentelemetry/api';
@@ -16,6 +17,12 @@ import { BAGGAGE_KEY } from '../wire/constants.js';
 
 export interface PassportScope {
   passport: Passport;
+  /**
+   * Tips of concurrent branches that finished in this scope and are not joined yet. The next
+   * protected call lists all of them as parents (fan-in), so no branch's taints or trust are lost.
+   * Undefined: the passport's last entry is the only tip.
+   */
+  tips?: string[] | undefined;
 }
 
 /** User/agent/task claims, and where they came from. */

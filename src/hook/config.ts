@@ -9,7 +9,7 @@ import { type KestLogger, stderrLogger } from '../logger.js';
 import type { PolicyEngine, PolicyTier } from '../policy/types.js';
 import type { CacheProvider } from '../propagation/cache.js';
 import { DefaultTrustEvaluator, type TrustEvaluator } from '../trust/evaluator.js';
-import type { SanitizerRule } from '../trust/sanitizers.js';
+import { SanitizerPolicy, type SanitizerRule } from '../trust/sanitizers.js';
 import {
   type DeploymentConfig,
   loadDeploymentFile,
@@ -65,7 +65,13 @@ let state: State = initial();
 
 /** Set process-wide defaults. Later calls override the fields they name; deployment is set once. */
 export function configure(options: KestConfigureOptions): void {
+  assertDeploymentEnginesKept(options);
   if (options.deployment !== undefined) {
+    if (process.env.KEST_CONFIG) {
+      throw new KestConfigurationError(
+        `deployment policies come from KEST_CONFIG (${process.env.KEST_CONFIG}); code cannot replace them`,
+      );
+    }
     if (state.deployment !== undefined) {
       throw new KestConfigurationError(
         'deployment policies are already set; they cannot be replaced at run time',
@@ -79,15 +85,50 @@ export function configure(options: KestConfigureOptions): void {
   if (options.engineTimeoutMs !== undefined && !(options.engineTimeoutMs > 0)) {
     throw new KestConfigurationError('engineTimeoutMs must be > 0');
   }
+  sanitizerPolicy = undefined;
   const { deployment: _d, tierEngines, ...rest } = options;
   for (const [k, v] of Object.entries(rest))
     if (v !== undefined) (state as unknown as Record<string, unknown>)[k] = v;
   if (tierEngines) state.tierEngines = { ...state.tierEngines, ...tierEngines };
 }
 
-/** Forget all configuration (tests). */
+/**
+ * Once the deployment's policies are in force, the engines that answer its tiers cannot be swapped
+ * from code: an allow-all `tierEngines.enterprise` (or a new default engine answering a tier that
+ * has no engine of its own) would silently void the enterprise policies.
+ */
+function assertDeploymentEnginesKept(options: KestConfigureOptions): void {
+  const d = state.deployment;
+  if (!d) return;
+  const tiers: [PolicyTier, readonly string[]][] = [
+    ['enterprise', d.enterprisePolicies],
+    ['platform', d.platformPolicies],
+    ['application', d.applicationPolicies],
+  ];
+  for (const [tier, names] of tiers) {
+    if (names.length === 0) continue;
+    const replacesTier = options.tierEngines?.[tier] !== undefined;
+    const replacesDefault = options.engine !== undefined && state.tierEngines[tier] === undefined;
+    if (replacesTier || replacesDefault) {
+      throw new KestConfigurationError(
+        `the ${tier} policies are in force; the engine that answers them cannot be replaced at run time`,
+      );
+    }
+  }
+}
+
+let sanitizerPolicy: SanitizerPolicy | undefined;
+
+/** Sanitizers declared by the deployment (file) and by configure(), as one policy. */
+export function getSanitizerPolicy(): SanitizerPolicy {
+  sanitizerPolicy ??= new SanitizerPolicy([...getDeployment().sanitizers, ...state.sanitizers]);
+  return sanitizerPolicy;
+}
+
+/** Forget all configuration. For tests: production code configures once at start-up. */
 export function resetConfiguration(): void {
   state = initial();
+  sanitizerPolicy = undefined;
 }
 
 export function getConfiguration(): Readonly<State> {
@@ -95,7 +136,10 @@ export function getConfiguration(): Readonly<State> {
 }
 
 export function getDeployment(): DeploymentConfig {
-  state.deployment ??= loadDeploymentFromEnv();
+  if (!state.deployment) {
+    state.deployment = loadDeploymentFromEnv();
+    sanitizerPolicy = undefined;
+  }
   return state.deployment;
 }
 

@@ -6,6 +6,7 @@ export {
   getActiveTrust,
   getConfiguration,
   getDeployment,
+  getSanitizerPolicy,
   type KestConfigureOptions,
   resetConfiguration,
 } from './config.js';

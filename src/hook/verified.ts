@@ -38,11 +38,11 @@ import { Passport } from '../passport/passport.js';
 import type { EvaluationContext, PolicyEngine, PolicyTier } from '../policy/types.js';
 import type { TrustEvaluator } from '../trust/evaluator.js';
 import { hopTrust } from '../trust/lineage.js';
-import { computeTaints } from '../trust/taints.js';
+import { computeTaints, effectiveRemovals } from '../trust/taints.js';
 import { canonicalize } from '../wire/canonical.js';
 import { type Classification, FAILED_EXECUTION_TAINT, LABEL, ROOT_PARENT, SPAN } from '../wire/constants.js';
 import { sha256Hex } from '../wire/hash.js';
-import { getConfiguration, getDeployment } from './config.js';
+import { getConfiguration, getDeployment, getSanitizerPolicy } from './config.js';
 import { activeDeviations } from './deployment.js';
 import { signedEntryFromPayload } from './signed-entry.js';
 
@@ -174,7 +174,9 @@ export function kestVerified<A extends unknown[], R>(
     // Passport and parent
     const enclosing = getCurrentScope();
     const start: Passport | undefined = enclosing?.passport;
-    const parent = start?.tip;
+    const startTips = enclosing?.tips;
+    const parents = parentsOf(start, startTips);
+    const parent = parents[parents.length - 1];
     const parentHash = parent?.hash ?? ROOT_PARENT;
 
     // Identity context: explicit → validated here → last verified entry → upstream baggage (opt-in)
@@ -194,8 +196,8 @@ export function kestVerified<A extends unknown[], R>(
     const added = [...(resolve(options.addedTaints, args) ?? [])];
     const removed = [...(resolve(options.removedTaints, args) ?? [])];
     const override = resolve(options.trustOverride, args);
-    const parentScores = parent ? [parent.payload.trust_score] : [];
-    const parentTaints = parent ? [parent.payload.taints] : [];
+    const parentScores = parents.map((e) => e.payload.trust_score);
+    const parentTaints = parents.map((e) => e.payload.taints);
     const evaluator = options.trustEvaluator ?? config.trustEvaluator;
     const trustScore = hopTrust(evaluator, { parentScores, sourceType, override, addedTaints: added });
     const taints = computeTaints(parentTaints, added, removed);
@@ -209,6 +211,27 @@ export function kestVerified<A extends unknown[], R>(
       throw err instanceof KestError
         ? err
         : new KestIdentityError(`identity unavailable: ${(err as Error).message}`, { cause: err });
+    }
+
+    // A hop may raise trust or clear taints only as a declared sanitizer. Verifiers downstream
+    // refuse such an entry anyway; refusing here keeps the function from running on a lineage
+    // it merely claims.
+    const removals = effectiveRemovals(parentTaints, added, removed);
+    if (override !== undefined || removals.length > 0) {
+      const computed = hopTrust(evaluator, { parentScores, sourceType, addedTaints: added });
+      const sanitizers = getSanitizerPolicy();
+      const forbidden = removals.length > 0 ? sanitizers.forbiddenRemovals(workloadId, removals) : [];
+      const raises = override !== undefined && trustScore > computed;
+      if (forbidden.length > 0 || (raises && !sanitizers.mayRaiseTo(workloadId, trustScore))) {
+        throw new KestAuthorizationError(
+          `${operation}: ${workloadId} is not a declared sanitizer allowed to ${
+            forbidden.length > 0
+              ? `remove taints ${JSON.stringify(forbidden)}`
+              : `raise trust from ${computed} to ${trustScore}`
+          }`,
+          { policy: 'kest:sanitizers', tier: 'enterprise' },
+        );
+      }
     }
 
     return tracer().startActiveSpan(
@@ -238,7 +261,7 @@ export function kestVerified<A extends unknown[], R>(
             principal: workloadId,
             traceId,
             trustScore,
-            parentIds: parent ? [parent.hash] : [],
+            parentIds: parents.map((e) => e.hash),
             classification: options.classification ?? 'system',
             addedTaints: added,
             removedTaints: removed,
@@ -313,7 +336,7 @@ export function kestVerified<A extends unknown[], R>(
           } catch (err) {
             // The function failed: record it (trust 0, failed_execution) and re-throw unchanged.
             const failed = await signOrHalt(identity, failurePayload(payload), start, operation);
-            advance(enclosing, start, start ? start.append(failed) : passportOf(failed));
+            advance(enclosing, start, startTips, start ? start.append(failed) : passportOf(failed));
             span.setAttribute(SPAN.signature, failed.jws);
             span.setAttribute(SPAN.trustScore, 0);
             setPassportAttribute(span, enclosing?.passport);
@@ -324,7 +347,7 @@ export function kestVerified<A extends unknown[], R>(
             });
             throw err;
           }
-          advance(enclosing, start, scope.passport);
+          advance(enclosing, start, startTips, scope.passport);
           setPassportAttribute(span, scope.passport);
           return result;
         } catch (err) {
@@ -346,9 +369,31 @@ function passportOf(entry: SignedEntry): Passport {
   return Passport.fromSignedEntries([entry]);
 }
 
-/** Move the enclosing scope forward, unless a concurrent sibling already did (first finisher wins). */
-function advance(enclosing: PassportScope | undefined, start: Passport | undefined, next: Passport): void {
-  if (enclosing && enclosing.passport === start) enclosing.passport = next;
+/** Move the enclosing scope forward; if a concurrent sibling already did, keep both branches open. */
+function advance(
+  enclosing: PassportScope | undefined,
+  start: Passport | undefined,
+  startTips: string[] | undefined,
+  next: Passport,
+): void {
+  if (!enclosing) return;
+  if (enclosing.passport === start && enclosing.tips === startTips) {
+    enclosing.passport = next;
+    enclosing.tips = undefined;
+    return;
+  }
+  // A concurrent sibling finished first: keep both branches and join them at the next call.
+  const added = next.entries.slice(start?.length ?? 0);
+  const tips = enclosing.tips ?? (enclosing.passport.tipHash ? [enclosing.passport.tipHash] : []);
+  enclosing.passport = Passport.fromSignedEntries([...enclosing.passport.entries, ...added]);
+  enclosing.tips = next.tipHash ? [...tips, next.tipHash] : tips;
+}
+
+/** The parents of the next entry in a scope: every open branch tip, else the last entry. */
+function parentsOf(passport: Passport | undefined, tips: string[] | undefined): SignedEntry[] {
+  if (!passport) return [];
+  if (!tips) return passport.tip ? [passport.tip] : [];
+  return tips.map((hash) => passport.entries[passport.indexOfHash(hash) as number] as SignedEntry);
 }
 
 const MAX_PASSPORT_ATTRIBUTE = 16 * 1024;

@@ -175,7 +175,8 @@ describe('trust and taints (spec §4)', () => {
     await expect(verifier().verify(passport)).resolves.toMatchObject({ trustScore: 10 });
   });
 
-  it('TC-05: a sanitizer override of 100 over a parent of 10 gives 100 and verifies only for sanitizers', async () => {
+  it('TC-05: a sanitizer override of 100 over a parent of 10 gives 100; only declared sanitizers may', async () => {
+    configure({ sanitizers: [{ principal: cleaner.workloadId, maxTrust: 100 }] });
     const ingest = kestVerified(async function ingest() {}, { policy: 'p', sourceType: 'internet' });
     const clean = kestVerified(async function clean() {}, {
       policy: 'p',
@@ -188,20 +189,29 @@ describe('trust and taints (spec §4)', () => {
     });
     expect(passport.tip?.payload.trust_score).toBe(100);
     await expect(verifier().verify(passport)).resolves.toMatchObject({ trustScore: 100 });
-    // the same override signed by a non-sanitizer is refused by the verifier
-    const rogue = kestVerified(async function rogue() {}, {
-      policy: 'p',
-      trustOverride: 100,
-      identity: svcB,
-    });
-    const forged = await inScope(async () => {
+    // the same override by a workload that is no declared sanitizer never runs (and a verifier
+    // refuses such an entry anyway: see test/core)
+    let rogueRuns = 0;
+    const rogue = kestVerified(
+      async function rogue() {
+        rogueRuns++;
+      },
+      { policy: 'p', trustOverride: 100, identity: svcB },
+    );
+    const err = await inScope(async () => {
       await ingest();
       await rogue();
+    }).catch((e) => e);
+    expect(err).toBeInstanceOf(KestAuthorizationError);
+    expect(err).toMatchObject({ policy: 'kest:sanitizers', tier: 'enterprise' });
+    expect(rogueRuns).toBe(0);
+    // lowering trust needs no sanitizer
+    const lower = kestVerified(async function lower() {}, { policy: 'p', trustOverride: 5, identity: svcB });
+    const lowered = await inScope(async () => {
+      await ingest();
+      await lower();
     });
-    await expect(verifier().verify(forged.passport)).rejects.toMatchObject({
-      reason: 'unauthorized_sanitizer',
-      index: 1,
-    });
+    expect(lowered.passport.tip?.payload.trust_score).toBe(5);
   });
 
   it('TC-06: taints [a,b] + [c] − [b] = [a,c]', async () => {
@@ -212,7 +222,22 @@ describe('trust and taints (spec §4)', () => {
       removedTaints: ['b'],
       identity: cleaner,
     });
-    const { passport } = await inScope(() => step(), start);
+    // removing a taint needs a declared sanitizer: a deployment file's rule counts
+    await expect(inScope(() => step(), start)).rejects.toMatchObject({ policy: 'kest:sanitizers' });
+    resetConfiguration();
+    const dir = mkdtempSync(join(tmpdir(), 'kest-'));
+    writeFileSync(
+      join(dir, 'kest.json'),
+      JSON.stringify({ sanitizers: [{ principal: cleaner.workloadId, may_remove: ['b'] }] }),
+    );
+    process.env.KEST_CONFIG = join(dir, 'kest.json');
+    let passport: Passport;
+    try {
+      configure({ identity: svcA, engine, logger: silentLogger });
+      ({ passport } = await inScope(() => step(), start));
+    } finally {
+      delete process.env.KEST_CONFIG;
+    }
     expect(passport.tip?.payload.taints).toEqual(['a', 'c']);
     const v = new PassportVerifier({
       trust,
@@ -272,6 +297,46 @@ describe('trust and taints (spec §4)', () => {
     expect(fast.tip!.payload.taints).toEqual(['fast']);
     for (const p of [slow, fast])
       await expect(verifier().verify(p)).resolves.toMatchObject({ trustScore: 100 });
+  });
+
+  it.each([
+    ['the tainted branch finishes last', 20, 1],
+    ['the tainted branch finishes first', 1, 20],
+  ])('after concurrent branches (%s) the next call joins every branch tip', async (_n, webDelay, dbDelay) => {
+    const fetchWeb = kestVerified(
+      async function fetchWeb() {
+        await new Promise((r) => setTimeout(r, webDelay));
+      },
+      { policy: 'p', sourceType: 'internet', addedTaints: ['untrusted_web'] },
+    );
+    const readDb = kestVerified(
+      async function readDb() {
+        await new Promise((r) => setTimeout(r, dbDelay));
+      },
+      { policy: 'p' },
+    );
+    const sendEmail = kestVerified(async function sendEmail() {}, { policy: 'p' });
+    const handler = kestVerified(
+      async function handler() {
+        await Promise.all([fetchWeb(), readDb()]);
+        await sendEmail();
+      },
+      { policy: 'p', sourceType: 'internal' },
+    );
+    const { passport } = await inScope(() => handler());
+    const byOp = new Map(passport.entries.map((e) => [e.payload.operation, e]));
+    const send = byOp.get('sendEmail')!;
+    expect(send.payload.parent_ids.sort()).toEqual(
+      [byOp.get('fetchWeb')!.hash, byOp.get('readDb')!.hash].sort(),
+    );
+    expect(send.payload.taints).toEqual(['untrusted_web']);
+    expect(send.payload.trust_score).toBe(10);
+    // the policy engine saw the joined lineage, not one branch
+    const sendCtx = engine.calls[engine.calls.length - 1]!.context;
+    expect(sendCtx.subject).toMatchObject({ trust_score: 10, taints: ['untrusted_web'] });
+    const report = await verifier().verify(passport);
+    expect(report.trustScore).toBe(10);
+    expect(report.taints).toEqual(['untrusted_web']);
   });
 
   it('1,000 concurrent calls, each seeded with a different passport, end with isolated chains that verify', async () => {
@@ -433,6 +498,33 @@ describe('policy tiers and fail-secure (spec §3)', () => {
       deviations: [{ policy: 'rate-ok', tier: 'platform', reason: 'batch job', approver: 'secops' }],
     });
     await expect(inScope(() => other())).rejects.toMatchObject({ tier: 'platform', policy: 'rate-ok' });
+  });
+
+  it('once deployment policies are in force, code cannot swap the engine that answers them', () => {
+    configure({ deployment: { enterprise_policies: ['corp'] } });
+    expect(() => configure({ tierEngines: { enterprise: MockPolicyEngine.allowAll() } })).toThrow(
+      KestConfigurationError,
+    );
+    // the default engine answers the enterprise tier here, so it cannot be replaced either
+    expect(() => configure({ engine: MockPolicyEngine.allowAll() })).toThrow(
+      /enterprise policies are in force/,
+    );
+    // a function-tier engine and other settings can still change
+    expect(() =>
+      configure({ tierEngines: { function: MockPolicyEngine.allowAll() }, engineTimeoutMs: 500 }),
+    ).not.toThrow();
+  });
+
+  it('with KEST_CONFIG set, code cannot supply its own deployment policies', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kest-'));
+    writeFileSync(join(dir, 'kest.json'), JSON.stringify({ enterprise_policies: ['corp'] }));
+    process.env.KEST_CONFIG = join(dir, 'kest.json');
+    try {
+      resetConfiguration();
+      expect(() => configure({ deployment: { enterprise_policies: [] } })).toThrow(/KEST_CONFIG/);
+    } finally {
+      delete process.env.KEST_CONFIG;
+    }
   });
 
   it('a deviation for a policy that is not in its tier is a configuration error', () => {

@@ -164,7 +164,7 @@ describe('npm run demo', () => {
     expect(html).toContain('<p class="failure">First failure at entry 0');
   });
 
-  it('--tamper=inflate: refused as an unauthorized sanitizer at entry 1, live and in the recorded spans', async () => {
+  it('--tamper=inflate: hop2 re-signs its own entry with inflated trust; refused at entry 1, live and in the evidence', async () => {
     const { code, stdout, dir } = await runDemo('--tamper=inflate');
     expect(code).toBe(0);
     expect(hop3Answer(nestedResult(stdout).body)).toMatchObject({
@@ -173,14 +173,18 @@ describe('npm run demo', () => {
       index: 1,
     });
     expect(stdout).toContain('(unauthorized_sanitizer, entry 1)');
-    expect(stdout).toMatch(
-      /recorded entries: NOT verified — entry 1 \(hop2, hop2\.handle\): unauthorized_sanitizer/,
-    );
+    // hop2's own record is honest (trust 60); what it sent claims 100 under its real key
+    expect(stdout).toContain('recorded entries: verified (2 of 3 hops signed');
     expect(stdout).toMatch(/1 +hop2 .* 100 \(override\) .*✗ unauthorized_sanitizer/);
+    expect(stdout).toContain('trust_score: 60 → 100');
+    const evidence = await auditPassport(readFileSync(join(dir, 'evidence.passport.json'), 'utf8'), {
+      trust: JwksTrustSource.fromFile(join(dir, 'trust.jwks.json')),
+    });
+    expect(evidence.failure).toMatchObject({ index: 1, reason: 'unauthorized_sanitizer' });
     const reports = await auditFile(join(dir, 'spans.jsonl'), {
       trust: JwksTrustSource.fromFile(join(dir, 'trust.jwks.json')),
     });
-    expect(reports[0]!.failure).toMatchObject({ index: 1, reason: 'unauthorized_sanitizer' });
+    expect(reports[0]!.status).toBe('verified');
   });
 
   it('--viz=FILE: a self-contained lineage page with the three verified nodes', async () => {

@@ -26,7 +26,11 @@ const trust = new JwksTrustSource(
 );
 const sanitizer: SanitizerRule = { principal: enricher.workloadId, maxTrust: 80, mayRemove: ['web'] };
 
-beforeEach(() => resetConfiguration());
+beforeEach(() => {
+  resetConfiguration();
+  // the enricher's own hook lets it sanitize only as a declared sanitizer
+  configure({ sanitizers: [sanitizer] });
+});
 afterAll(() => {
   resetConfiguration();
   engine.close();

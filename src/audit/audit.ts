@@ -26,7 +26,7 @@ import { FAILED_EXECUTION_TAINT, LABEL, ROOT_PARENT, SPAN } from '../wire/consta
 import { entryHash } from '../wire/hash.js';
 import { parseJws } from '../wire/jws.js';
 import { isUuid } from '../wire/uuid.js';
-import { AuditPool, plannedWorkers, workerSettings } from './pool.js';
+import { type AuditPool, plannedWorkers, sharedPool, workerSettings } from './pool.js';
 import type { GroupResult } from './protocol.js';
 
 /** Span attribute that names a claim check holding the span's passport (KEST-SPEC §5). */
@@ -853,12 +853,8 @@ export async function auditSpansUnchecked(
   const count = plannedWorkers(options, entries, list.length);
   const settings = count > 0 && options.trust ? workerSettings(options) : undefined;
   if (settings && options.trust) {
-    const pool = started ?? AuditPool.start(count, settings);
-    try {
-      results = await pool.run(list, options.trust, (h) => byHash.get(h)?.jws, here);
-    } finally {
-      if (!started) await pool.close();
-    }
+    const pool = started ?? sharedPool(count);
+    results = await pool.run(list, options.trust, settings, (h) => byHash.get(h)?.jws, here);
   }
   const out: AuditReport[] = [];
   for (const [i, group] of list.entries()) {

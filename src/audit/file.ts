@@ -4,7 +4,7 @@ import { statSync } from 'node:fs';
 import { KestVerificationError } from '../errors.js';
 import type { SpanRecord } from '../telemetry/record.js';
 import { type AuditOptions, type AuditReport, auditSpansUnchecked } from './audit.js';
-import { AuditPool, DEFAULT_WORKER_MIN_SPANS, workerBudget, workerSettings } from './pool.js';
+import { DEFAULT_WORKER_MIN_SPANS, sharedPool, workerBudget, workerSettings } from './pool.js';
 import { readSpansFile } from './readers.js';
 
 /** Read a span file (JSON lines, SQLite or OTLP/JSON) and audit it. */
@@ -12,16 +12,9 @@ export async function auditFile(path: string, options: AuditOptions): Promise<Au
   if (!options?.trust)
     throw new KestVerificationError('key_not_anchored', 'auditFile needs a trust source', { index: -1 });
   // A file big enough to be audited on workers: start them now, so they start while it is read.
-  const pool = likelyParallel(path, options) ? startPool(options) : undefined;
-  try {
-    const spans: SpanRecord[] = await readSpansFile(
-      path,
-      options.traceId ? { traceId: options.traceId } : {},
-    );
-    return await auditSpansUnchecked(spans, options, pool);
-  } finally {
-    await pool?.close();
-  }
+  if (likelyParallel(path, options) && workerSettings(options)) sharedPool(workerBudget(options));
+  const spans: SpanRecord[] = await readSpansFile(path, options.traceId ? { traceId: options.traceId } : {});
+  return auditSpansUnchecked(spans, options);
 }
 
 /** Smallest span with an entry on disk is about 1 KiB; SQLite reads of one trace stay small. */
@@ -34,11 +27,6 @@ function likelyParallel(path: string, options: AuditOptions): boolean {
     return false; // the reader reports it
   }
   return bytes >= (options.workerMinSpans ?? DEFAULT_WORKER_MIN_SPANS) * 1024;
-}
-
-function startPool(options: AuditOptions): AuditPool | undefined {
-  const settings = workerSettings(options);
-  return settings ? AuditPool.start(workerBudget(options), settings) : undefined;
 }
 
 export interface AuditSummary {

@@ -20,5 +20,6 @@ export {
   passportTipJws,
 } from './audit.js';
 export { type AuditSummary, auditFile, formatReport, summarizeReports } from './file.js';
+export { closeAuditWorkers } from './pool.js';
 export { detectFormat, readJsonSpans, readSpansFile, readSqliteSpans, spansFromJson } from './readers.js';
 export * from './viz/index.js';

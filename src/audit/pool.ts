@@ -115,9 +115,9 @@ function slimGroup(g: Group): SlimGroup {
 }
 
 /** The worker entry: compiled JavaScript, or (from source: tsx, vitest) TypeScript through tsx. */
-function spawnWorker(settings: WorkerSettings): Worker {
+function spawnWorker(): Worker {
   const here = import.meta.url;
-  if (!here.endsWith('.ts')) return new Worker(new URL('./worker.js', here), { workerData: settings });
+  if (!here.endsWith('.ts')) return new Worker(new URL('./worker.js', here));
   // tsx's ESM API (its package exports resolve to the CommonJS build under require()).
   const tsx = new URL(
     'dist/esm/api/index.mjs',
@@ -125,7 +125,7 @@ function spawnWorker(settings: WorkerSettings): Worker {
   ).href;
   const entry = new URL('./worker.ts', here).href;
   const code = `import(${JSON.stringify(tsx)}).then((m) => { (m.register ?? m.default.register)(); return import(${JSON.stringify(entry)}); });`;
-  return new Worker(code, { eval: true, workerData: settings });
+  return new Worker(code, { eval: true });
 }
 
 function remoteError(err: unknown): RemoteError {
@@ -141,34 +141,70 @@ function remoteError(err: unknown): RemoteError {
       };
 }
 
+/** Idle workers of the shared pool stop after this long. */
+const IDLE_MS = 10_000;
+let shared: AuditPool | undefined;
+
 /**
- * Workers for one audit. Started before the spans are read (auditFile) so that their start-up
- * overlaps the reading; closed when the audit ends.
+ * The process's pool of audit workers, grown to `count`. Workers start now (so that their start-up
+ * overlaps whatever the caller does next, e.g. reading the spans), serve audit after audit, do not
+ * keep the process alive while idle, and stop after 10 s without work.
  */
+export function sharedPool(count: number): AuditPool {
+  if (!shared || shared.closed) shared = new AuditPool();
+  shared.grow(count);
+  return shared;
+}
+
+/** Stop the shared audit workers now (they also stop by themselves when idle). */
+export async function closeAuditWorkers(): Promise<void> {
+  const pool = shared;
+  shared = undefined;
+  await pool?.close();
+}
+
+/** Audit workers. Each audit (run) sends its settings first; runs may overlap. */
 export class AuditPool {
   readonly #workers: Worker[] = [];
-  readonly #dead = new Set<Worker>();
+  readonly #handlers = new Map<number, (w: Worker, m: FromWorker) => void>();
+  #nextRun = 1;
+  #active = 0;
+  #idle: NodeJS.Timeout | undefined;
+  #closed = false;
 
-  private constructor(count: number, settings: WorkerSettings) {
-    for (let i = 0; i < count; i++) {
-      let w: Worker;
-      try {
-        w = spawnWorker(settings);
-      } catch {
-        continue; // no worker: its share stays with the main thread
-      }
-      w.on('error', () => this.#dead.add(w));
-      w.on('exit', () => this.#dead.add(w));
-      this.#workers.push(w);
-    }
-  }
-
-  static start(count: number, settings: WorkerSettings): AuditPool {
-    return new AuditPool(count, settings);
+  /** A pool of its own (closed by the caller). */
+  static start(count: number): AuditPool {
+    const pool = new AuditPool();
+    pool.grow(count);
+    return pool;
   }
 
   get size(): number {
     return this.#workers.length;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  grow(count: number): void {
+    while (!this.#closed && this.#workers.length < count) {
+      let w: Worker;
+      try {
+        w = spawnWorker();
+      } catch {
+        return; // no worker: its share stays with the calling thread
+      }
+      w.on('message', (m: FromWorker) => this.#handlers.get(m.run)?.(w, m));
+      const gone = () => {
+        const i = this.#workers.indexOf(w);
+        if (i >= 0) this.#workers.splice(i, 1);
+      };
+      w.on('error', gone);
+      w.on('exit', gone);
+      if (this.#active === 0) w.unref();
+      this.#workers.push(w);
+    }
   }
 
   /**
@@ -180,12 +216,71 @@ export class AuditPool {
   async run(
     groups: readonly Group[],
     trust: TrustSource,
+    settings: WorkerSettings,
     jwsOf: (hash: string) => string | undefined,
     local?: (group: Group) => Promise<GroupResult>,
   ): Promise<(GroupResult | undefined)[]> {
     const results: (GroupResult | undefined)[] = new Array(groups.length).fill(undefined);
-    const live = this.#workers.filter((w) => !this.#dead.has(w));
+    const run = this.#nextRun++;
+    const live: Worker[] = [];
+    for (const w of this.#workers) {
+      try {
+        w.postMessage({ type: 'begin', run, settings } satisfies ToWorker);
+        live.push(w);
+      } catch {
+        // settings that cannot be cloned: this audit stays on the calling thread
+      }
+    }
     if (live.length === 0 && !local) return results;
+    const perWorker = new Map<Worker, (m: FromWorker) => void>();
+    this.#handlers.set(run, (w, m) => perWorker.get(w)?.(m));
+    this.#enter();
+    try {
+      await this.#run(run, live, perWorker, groups, results, trust, jwsOf, local);
+    } finally {
+      this.#handlers.delete(run);
+      for (const w of live) {
+        try {
+          w.postMessage({ type: 'end', run } satisfies ToWorker);
+        } catch {
+          // gone
+        }
+      }
+      this.#leave();
+    }
+    return results;
+  }
+
+  #enter(): void {
+    this.#active++;
+    if (this.#idle) clearTimeout(this.#idle);
+    this.#idle = undefined;
+    for (const w of this.#workers) w.ref();
+  }
+
+  #leave(): void {
+    this.#active--;
+    if (this.#active > 0) return;
+    for (const w of this.#workers) w.unref();
+    if (this === shared) {
+      this.#idle = setTimeout(() => {
+        if (shared === this) shared = undefined;
+        void this.close();
+      }, IDLE_MS);
+      this.#idle.unref();
+    }
+  }
+
+  async #run(
+    run: number,
+    live: Worker[],
+    perWorker: Map<Worker, (m: FromWorker) => void>,
+    groups: readonly Group[],
+    results: (GroupResult | undefined)[],
+    trust: TrustSource,
+    jwsOf: (hash: string) => string | undefined,
+    local: ((group: Group) => Promise<GroupResult>) | undefined,
+  ): Promise<void> {
     const entries = groups.reduce((n, g) => n + g.nodes.length, 0);
     // Batches of about 1/8 of a thread's share: small enough to balance on a busy machine.
     const threads = live.length + (local ? 1 : 0);
@@ -223,7 +318,7 @@ export class AuditPool {
         const finish = () => {
           if (closed) return;
           closed = true;
-          w.off('message', onMessage);
+          perWorker.delete(w);
           w.off('error', finish);
           w.off('exit', finish);
           resolve(); // batches still in flight stay undefined: audited by the caller
@@ -238,6 +333,7 @@ export class AuditPool {
           inFlight.set(id, batch);
           w.postMessage({
             type: 'audit',
+            run,
             id,
             groups: batch.map((i) => slimGroup(groups[i] as Group)),
           } satisfies ToWorker);
@@ -262,7 +358,7 @@ export class AuditPool {
           });
           feed();
         };
-        w.on('message', onMessage);
+        perWorker.set(w, onMessage);
         w.on('error', finish);
         w.on('exit', finish);
         // Two batches ahead: a worker never waits for the main thread to notice it is done.
@@ -280,10 +376,11 @@ export class AuditPool {
       }
     };
     await Promise.all([...live.map(onWorker), onMain()]);
-    return results;
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
+    if (this.#idle) clearTimeout(this.#idle);
     await Promise.all(this.#workers.map((w) => w.terminate()));
   }
 }

@@ -8,7 +8,7 @@ import type { SpanRecord } from '../telemetry/record.js';
 import type { SanitizerRule } from '../trust/sanitizers.js';
 import type { AuditReport } from './audit.js';
 
-/** Fixed for a pool's life (workerData). */
+/** What one audit asks of the workers (sent once per audit: a pool outlives audits). */
 export interface WorkerSettings {
   sanitizers: SanitizerRule[] | undefined;
   /** Origins of a DefaultTrustEvaluator (undefined: the default one). */
@@ -46,13 +46,15 @@ export type WireResult =
   | { kind: 'main' };
 
 export type ToWorker =
-  | { type: 'audit'; id: number; groups: SlimGroup[] }
+  | { type: 'begin'; run: number; settings: WorkerSettings }
+  | { type: 'audit'; run: number; id: number; groups: SlimGroup[] }
+  | { type: 'end'; run: number }
   | { type: 'key'; id: number; key: KeyObject }
   | { type: 'key'; id: number; error: RemoteError };
 
 export type FromWorker =
-  | { type: 'done'; id: number; results: WireResult[] }
-  | { type: 'key'; id: number; request: KeyRequest };
+  | { type: 'done'; run: number; id: number; results: WireResult[] }
+  | { type: 'key'; run: number; id: number; request: KeyRequest };
 
 /** A trust source's error, rebuilt on the worker with the same reason, message and index. */
 export interface RemoteError {

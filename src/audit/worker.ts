@@ -2,10 +2,11 @@
  * An audit worker: audits the traces the main thread sends (the same Auditor, the same
  * PassportVerifier) and resolves keys through the main thread's trust source. A trace that
  * references an entry it does not carry is handed back (kind 'main'): only the main thread sees
- * every span, the carried passports and the claim-check cache.
+ * every span, the carried passports and the claim-check cache. A worker serves one audit after
+ * another ('begin' … 'end'), each with its own settings and keys; several may overlap.
  */
 import type { KeyObject } from 'node:crypto';
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
 import { KestVerificationError, type VerificationReason } from '../errors.js';
 import type { KeyRequest, TrustSource } from '../keys/trust-source.js';
 import { DefaultTrustEvaluator } from '../trust/evaluator.js';
@@ -14,7 +15,6 @@ import type { FromWorker, RemoteError, SlimGroup, ToWorker, WireResult, WorkerSe
 
 const port = parentPort;
 if (!port) throw new Error('kest audit worker: not in a worker thread');
-const settings = workerData as WorkerSettings;
 
 const pending = new Map<number, { resolve: (k: KeyObject) => void; reject: (e: Error) => void }>();
 let nextId = 0;
@@ -29,12 +29,17 @@ function rebuildError(e: RemoteError): Error {
   return new KestVerificationError(e.reason as VerificationReason, message, { index, entryId: e.entryId });
 }
 
-function askMain(request: KeyRequest): Promise<KeyObject> {
+function askMain(run: number, request: KeyRequest): Promise<KeyObject> {
   const id = nextId++;
   const { principal, header, entry, index, chains } = request;
   return new Promise<KeyObject>((resolve, reject) => {
     pending.set(id, { resolve, reject });
-    post({ type: 'key', id, request: { principal, header, entry, index, ...(chains ? { chains } : {}) } });
+    post({
+      type: 'key',
+      run,
+      id,
+      request: { principal, header, entry, index, ...(chains ? { chains } : {}) },
+    });
   });
 }
 
@@ -43,16 +48,21 @@ class RemoteTrust implements TrustSource {
   readonly #keys = new Map<string, KeyObject>();
   readonly #asked = new Map<string, Promise<KeyObject>>();
 
+  constructor(
+    readonly run: number,
+    readonly reuse: boolean,
+  ) {}
+
   resolveKey(request: KeyRequest): KeyObject | Promise<KeyObject> {
-    if (!settings.keysByPrincipalAndKid) return askMain(request);
+    if (!this.reuse) return askMain(this.run, request);
     const memo = `${request.principal}\n${request.header.kid ?? ''}`;
     const known = this.#keys.get(memo);
     if (known) return known;
     const asked = this.#asked.get(memo);
     // Another trace asked already: share its answer; if it was an error, ask again (the error
     // names that trace's entry, not this one).
-    if (asked) return asked.catch(() => askMain(request));
-    const p = askMain(request).then(
+    if (asked) return asked.catch(() => askMain(this.run, request));
+    const p = askMain(this.run, request).then(
       (key) => {
         this.#keys.set(memo, key);
         this.#asked.delete(memo);
@@ -68,23 +78,35 @@ class RemoteTrust implements TrustSource {
   }
 }
 
-const auditor = new Auditor({
-  trust: new RemoteTrust(),
-  ...(settings.sanitizers ? { sanitizers: settings.sanitizers } : {}),
-  ...(settings.origins
-    ? { trustEvaluator: new DefaultTrustEvaluator({ additionalOrigins: settings.origins }) }
-    : {}),
-  ...(settings.strictLineage !== undefined ? { strictLineage: settings.strictLineage } : {}),
-});
+interface Run {
+  auditor: Auditor;
+  traceId: string | undefined;
+}
+const runs = new Map<number, Run>();
+
+function begin(run: number, settings: WorkerSettings): void {
+  runs.set(run, {
+    traceId: settings.traceId,
+    auditor: new Auditor({
+      trust: new RemoteTrust(run, settings.keysByPrincipalAndKid),
+      ...(settings.sanitizers ? { sanitizers: settings.sanitizers } : {}),
+      ...(settings.origins
+        ? { trustEvaluator: new DefaultTrustEvaluator({ additionalOrigins: settings.origins }) }
+        : {}),
+      ...(settings.strictLineage !== undefined ? { strictLineage: settings.strictLineage } : {}),
+    }),
+  });
+}
+
 const NONE: ReadonlyMap<string, Node> = new Map();
 
-async function auditOne(slim: SlimGroup): Promise<WireResult> {
+async function auditOne(run: Run, slim: SlimGroup): Promise<WireResult> {
   const group: Group = { traceId: slim.traceId, spans: slim.spans, nodes: [], duplicates: slim.duplicates };
   for (const [jws, hash, span, order] of slim.nodes) {
     group.nodes.push(lazyNode(jws, hash, 'span', slim.spans[span], order));
   }
-  if (settings.traceId !== undefined && !matchesTrace(group, settings.traceId)) return { kind: 'skip' };
-  const report = await auditor.auditGroup(group, NONE, true);
+  if (run.traceId !== undefined && !matchesTrace(group, run.traceId)) return { kind: 'skip' };
+  const report = await run.auditor.auditGroup(group, NONE, true);
   if (!report) return { kind: 'main' };
   // The main thread holds every JWS: send indices, not a second copy of each string.
   const at = new Map(report.entries.map((e, i) => [e.jws, i]));
@@ -95,15 +117,29 @@ async function auditOne(slim: SlimGroup): Promise<WireResult> {
 }
 
 port.on('message', (m: ToWorker) => {
-  if (m.type === 'key') {
-    const p = pending.get(m.id);
-    pending.delete(m.id);
-    if ('key' in m) p?.resolve(m.key);
-    else p?.reject(rebuildError(m.error));
-    return;
+  switch (m.type) {
+    case 'key': {
+      const p = pending.get(m.id);
+      pending.delete(m.id);
+      if ('key' in m) p?.resolve(m.key);
+      else p?.reject(rebuildError(m.error));
+      return;
+    }
+    case 'begin':
+      begin(m.run, m.settings);
+      return;
+    case 'end':
+      runs.delete(m.run);
+      return;
+    case 'audit': {
+      const run = runs.get(m.run);
+      if (!run) throw new Error(`kest audit worker: no audit ${m.run}`);
+      // Traces of a batch are audited concurrently: while one waits for a key, the others go on.
+      // A rejection (not expected: the Auditor reports failures) ends the worker; the main thread
+      // then audits the batch itself.
+      void Promise.all(m.groups.map((g) => auditOne(run, g))).then((results) =>
+        post({ type: 'done', run: m.run, id: m.id, results }),
+      );
+    }
   }
-  // Traces of a batch are audited concurrently: while one waits for a key, the others go on. A
-  // rejection (not expected: the Auditor reports failures) ends the worker; the main thread then
-  // audits the batch itself.
-  void Promise.all(m.groups.map(auditOne)).then((results) => post({ type: 'done', id: m.id, results }));
 });

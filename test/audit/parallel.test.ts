@@ -8,16 +8,18 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { groupSpans } from '../../src/audit/audit.js';
 import { type AuditOptions, type AuditReport, auditFile, auditSpans } from '../../src/audit/index.js';
-import { AuditPool, plannedWorkers, workerSettings } from '../../src/audit/pool.js';
+import { AuditPool, closeAuditWorkers, plannedWorkers, workerSettings } from '../../src/audit/pool.js';
 import { MockIdentityProvider } from '../../src/index.js';
 import type { TrustSource } from '../../src/keys/trust-source.js';
 import type { SpanRecord } from '../../src/telemetry/record.js';
 import { DefaultTrustEvaluator, WeightedTrustEvaluator } from '../../src/trust/evaluator.js';
 import { buildPassport, workloads } from '../support/chain.js';
 import { spansOfPassport, writeLines } from './run.js';
+
+afterAll(() => closeAuditWorkers());
 
 const T = (n: number) => n.toString(16).padStart(32, '0');
 
@@ -197,11 +199,11 @@ describe('worker threads and in-process audit agree', () => {
     expect(settings?.keysByPrincipalAndKid).toBe(true);
     const { groups: all, byHash } = groupSpans(spans);
     const groups = [...all.values()].filter((g) => g.nodes.length > 0);
-    const pool = AuditPool.start(2, settings!);
+    const pool = AuditPool.start(2);
     try {
       expect(pool.size).toBe(2);
       // without a local auditor: every trace goes to a worker
-      const results = await pool.run(groups, trust, (h) => byHash.get(h)?.jws);
+      const results = await pool.run(groups, trust, settings!, (h) => byHash.get(h)?.jws);
       const kinds = Object.fromEntries(groups.map((g, i) => [g.traceId, results[i]?.kind]));
       expect(kinds).toEqual({
         [T(1)]: 'report',
@@ -260,6 +262,19 @@ describe('worker threads and in-process audit agree', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('the shared workers serve overlapping audits, each with its own settings', async () => {
+    const { spans, options, trust } = await scenario();
+    const strict = { trust }; // without the sanitizer rule: trace 7 fails
+    const [a, b] = await Promise.all([
+      auditSpans(spans, { ...options, workers: 1, workerMinSpans: 0 }),
+      auditSpans(spans, { ...strict, workers: 1, workerMinSpans: 0 }),
+    ]);
+    expect(a).toEqual(await auditSpans(spans, { ...options, workers: 0 }));
+    expect(b).toEqual(await auditSpans(spans, { ...strict, workers: 0 }));
+    expect(b.find((r) => r.traceId === T(7))?.failure?.reason).toBe('unauthorized_sanitizer');
+    expect(a.find((r) => r.traceId === T(7))?.status).toBe('verified');
   });
 
   it('small audits, single traces and options that cannot cross a thread stay in-process', () => {

@@ -84,6 +84,7 @@ export type VerificationReason =
   | 'taint_mismatch'
   | 'trust_mismatch'
   | 'unauthorized_sanitizer'
+  | 'unauthorized_root'
   | 'chain_tip_mismatch'
   | 'too_large';
 

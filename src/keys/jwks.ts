@@ -21,6 +21,8 @@ type JwksLike = { keys: PublicJwk[] };
  */
 export class JwksTrustSource implements TrustSource {
   readonly #keys = new Map<string, AnchoredKey[]>();
+  /** Bumped on every change of the key set, so verifiers drop tips verified under old keys. */
+  #epoch = 0;
 
   constructor(...sources: unknown[]) {
     for (const s of sources) this.add(s);
@@ -108,6 +110,29 @@ export class JwksTrustSource implements TrustSource {
     const list = this.#keys.get(principal) ?? [];
     list.push({ kid: jwk.kid, key });
     this.#keys.set(principal, list);
+    this.#epoch++;
+  }
+
+  /**
+   * Revoke: remove the key `kid` of `principal`, or all its keys when no kid is given. Returns how
+   * many keys were removed. Verifiers using this source stop accepting passports verified earlier
+   * with a removed key (the epoch changes), without a clearCache() call.
+   */
+  remove(principal: string, kid?: string): number {
+    const list = this.#keys.get(principal);
+    if (!list) return 0;
+    const kept = kid === undefined ? [] : list.filter((k) => k.kid !== kid);
+    const removed = list.length - kept.length;
+    if (removed === 0) return 0;
+    if (kept.length === 0) this.#keys.delete(principal);
+    else this.#keys.set(principal, kept);
+    this.#epoch++;
+    return removed;
+  }
+
+  /** Changes whenever a key is added or removed (see TrustSource.epoch). */
+  epoch(): number {
+    return this.#epoch;
   }
 
   get principals(): string[] {

@@ -3,17 +3,21 @@
  * An entry's key is trusted only when its X.509 chain — from the entry's own `x5c`, or, in the
  * compact form, from the chain an earlier entry of the passport carried under the same `x5t#S256`
  * — validates to the bundle of the principal's trust domain, the leaf's single URI SAN equals
- * `labels.principal`, and the whole path was valid at the entry's `timestamp_ms` within a skew.
+ * `labels.principal`, and the whole path is valid within a skew: now and at the entry's
+ * `timestamp_ms` (svidValidity 'live', the default), or only at `timestamp_ms` ('signing-time', for
+ * offline audits of old traces). The signer chooses `timestamp_ms`, so 'signing-time' alone lets the
+ * holder of an expired SVID's key sign new entries backdated into the old window.
  *
  * Validated chains are cached by (bundle version, chain bytes): a passport whose hops share a few
  * SVIDs pays for X.509 path validation once per SVID, not once per entry. A bundle update is a new
- * bundle version, so a removed authority is never served from the cache.
+ * bundle version, so a removed authority is never served from the cache; epoch() exposes those
+ * versions (and, when live, the expiry of accepted SVIDs) so verifiers drop their cached tips too.
  */
 import { createHash, type KeyObject } from 'node:crypto';
-import { KestVerificationError, type VerificationReason } from '../errors.js';
+import { KestConfigurationError, KestVerificationError, type VerificationReason } from '../errors.js';
 import { BundleSet, type BundleSource, SpiffeBundle } from '../spiffe/bundle.js';
 import { decodeX5c, parseCertificate } from '../spiffe/certificate.js';
-import { SpiffeId } from '../spiffe/spiffeid.js';
+import { SpiffeId, type TrustDomain } from '../spiffe/spiffeid.js';
 import {
   type ChainVerification,
   checkValidAt,
@@ -23,11 +27,24 @@ import {
 import { algForKey } from '../wire/jws.js';
 import type { KeyRequest, TrustSource } from './trust-source.js';
 
+/**
+ * When an SVID chain must be valid:
+ * - 'live' (default): now and at the entry's `timestamp_ms`, each within skewMs. For requests in
+ *   flight: an expired SVID anchors nothing, whatever time its entries claim.
+ * - 'signing-time': only at the entry's `timestamp_ms`. For offline audits of traces older than
+ *   their SVIDs; trusts the signer's clock claim (an expired SVID's key can backdate entries).
+ */
+export type SvidValidity = 'live' | 'signing-time';
+
 export interface SpiffeTrustSourceOptions {
   /** Bundles by trust domain: an X509Source, a SpiffeBundle, or a BundleSet (federation). */
   bundles: BundleSource;
-  /** Clock skew allowed around each certificate's validity at the entry's timestamp (ms). Default 60000. */
+  /** Clock skew allowed around each certificate's validity (ms). Default 60000. */
   skewMs?: number;
+  /** Default 'live' (see SvidValidity); use 'signing-time' for offline audits only. */
+  svidValidity?: SvidValidity;
+  /** Clock for 'live' checks (ms since the epoch). Default Date.now. */
+  now?: () => number;
   /**
    * Chains known outside the passport (e.g. an audit store), by leaf x5t#S256. Consulted after
    * the entry's own x5c and the passport's chains.
@@ -50,12 +67,27 @@ export class SpiffeTrustSource implements TrustSource {
   readonly #max: number;
   readonly #cache = new Map<string, CachedChain>();
   readonly #digests = new WeakMap<readonly string[], string>();
+  readonly #live: boolean;
+  readonly #now: () => number;
+  /** Bundle version last seen per trust domain that anchored something: a change bumps the epoch. */
+  readonly #versions = new Map<string, { td: TrustDomain; version: number }>();
+  /** Earliest validTo of the chains accepted since the last epoch bump (live mode). */
+  #expiresAt = Number.POSITIVE_INFINITY;
+  #epoch = 0;
   #hits = 0;
   #misses = 0;
 
   constructor(options: SpiffeTrustSourceOptions) {
     this.#bundles = options.bundles;
     this.#skewMs = options.skewMs ?? 60_000;
+    const validity = options.svidValidity ?? 'live';
+    if (validity !== 'live' && validity !== 'signing-time') {
+      throw new KestConfigurationError(
+        `svidValidity must be 'live' or 'signing-time', not ${String(validity)}`,
+      );
+    }
+    this.#live = validity === 'live';
+    this.#now = options.now ?? Date.now;
     this.#resolver = options.chainResolver;
     this.#max = options.maxCachedChains ?? 4096;
   }
@@ -75,6 +107,33 @@ export class SpiffeTrustSource implements TrustSource {
     options: Omit<SpiffeTrustSourceOptions, 'bundles'> = {},
   ): SpiffeTrustSource {
     return new SpiffeTrustSource({ ...options, bundles: BundleSet.load(path) });
+  }
+
+  get svidValidity(): SvidValidity {
+    return this.#live ? 'live' : 'signing-time';
+  }
+
+  /**
+   * Changes when the bundle of a trust domain this source has anchored keys in is replaced (an
+   * X509Source rotation, BundleSet.add) and, when live, once an accepted SVID has expired: a
+   * verifier's cached tips may then rest on keys that anchor nothing any more.
+   */
+  epoch(): number {
+    if (this.#live && this.#now() - this.#skewMs > this.#expiresAt) this.#bump();
+    for (const seen of this.#versions.values()) {
+      const version = this.#bundles.getBundleForTrustDomain(seen.td)?.version ?? 0;
+      if (version !== seen.version) {
+        seen.version = version;
+        this.#bump();
+      }
+    }
+    return this.#epoch;
+  }
+
+  #bump(): void {
+    this.#epoch++;
+    // Every cached tip is dropped by this bump: the expiry floor starts afresh.
+    this.#expiresAt = Number.POSITIVE_INFINITY;
   }
 
   /** Cache statistics (chain validations skipped / performed). */
@@ -129,6 +188,13 @@ export class SpiffeTrustSource implements TrustSource {
         `the SVID's URI SAN ${cached.principal} is not the entry's principal ${principal}`,
       );
     }
+    if (this.#live) {
+      try {
+        checkValidAt(cached.verification, this.#now(), this.#skewMs);
+      } catch (err) {
+        throw fail('key_not_anchored', `SVID not valid now: ${(err as Error).message}`, err);
+      }
+    }
     try {
       checkValidAt(cached.verification, entry.timestamp_ms, this.#skewMs);
     } catch (err) {
@@ -147,6 +213,13 @@ export class SpiffeTrustSource implements TrustSource {
     if (keyAlg !== header.alg) {
       throw fail('alg_key_mismatch', `header alg ${header.alg} does not match the SVID's ${keyAlg} key`);
     }
+    const seen = this.#versions.get(id.trustDomain.name);
+    if (!seen) this.#versions.set(id.trustDomain.name, { td: id.trustDomain, version: bundle.version });
+    else if (seen.version !== bundle.version) {
+      seen.version = bundle.version;
+      this.#bump();
+    }
+    if (cached.verification.validTo < this.#expiresAt) this.#expiresAt = cached.verification.validTo;
     return cached.key;
   }
 

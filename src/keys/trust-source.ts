@@ -26,4 +26,11 @@ export interface KeyRequest {
  */
 export interface TrustSource {
   resolveKey(request: KeyRequest): KeyObject | Promise<KeyObject>;
+  /**
+   * A value that changes whenever the set of anchored keys may have shrunk (a key revoked, a
+   * bundle updated, an SVID expired): verifiers drop what they cached under another epoch (the
+   * verified-tip cache). Called once per verification, so it must be cheap. Sources without it are
+   * treated as never changing (call PassportVerifier.clearCache() yourself).
+   */
+  epoch?(): string | number;
 }

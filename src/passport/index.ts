@@ -4,6 +4,7 @@ export {
   type EntryReport,
   PassportVerifier,
   type PassportVerifierOptions,
+  type RootRule,
   type VerificationReport,
   type VerifyOptions,
 } from './verifier.js';

@@ -8,7 +8,13 @@
 import type { KeyObject } from 'node:crypto';
 import type { SignedEntry } from '../entry/signed.js';
 import { isRootEntry } from '../entry/validate.js';
-import { KestError, KestPassportError, KestVerificationError, type VerificationReason } from '../errors.js';
+import {
+  KestConfigurationError,
+  KestError,
+  KestPassportError,
+  KestVerificationError,
+  type VerificationReason,
+} from '../errors.js';
 import type { TrustSource } from '../keys/trust-source.js';
 import { DefaultTrustEvaluator, type TrustEvaluator } from '../trust/evaluator.js';
 import { hopTrust, parseTrustOverride } from '../trust/lineage.js';
@@ -41,6 +47,21 @@ export interface PassportVerifierOptions {
   limits?: PassportLimits;
   /** Verified-tip cache size; 0 disables it. Default 10,000. */
   tipCacheSize?: number;
+  /**
+   * Who may start a lineage (a root entry, parent "0"), and with how much origin trust. Unset
+   * (default): any anchored principal may, with any source_type. Set (recommended for
+   * deployments): a root is accepted only from a listed principal and with trust_score ≤ its
+   * maxSourceTrust; otherwise `unauthorized_root`. Without it a hop that received a lowered lineage
+   * can drop it and start a fresh root of source_type system (trust 100).
+   */
+  roots?: readonly RootRule[];
+}
+
+/** A principal allowed to sign root entries (see PassportVerifierOptions.roots). */
+export interface RootRule {
+  principal: string;
+  /** Highest trust_score its roots may carry. Default 100 (any origin). */
+  maxSourceTrust?: number;
 }
 
 export interface VerifyOptions {
@@ -88,6 +109,24 @@ const PASSPORT_REASON: Record<string, VerificationReason> = {
   ERR_ENTRY_INVALID: 'malformed_entry',
 };
 
+function rootCaps(rules: readonly RootRule[]): Map<string, number> {
+  if (!Array.isArray(rules))
+    throw new KestConfigurationError('roots must be a list of { principal, maxSourceTrust? }');
+  const caps = new Map<string, number>();
+  for (const r of rules) {
+    if (typeof r !== 'object' || r === null || typeof r.principal !== 'string' || r.principal === '') {
+      throw new KestConfigurationError('each root rule needs a principal');
+    }
+    const cap = r.maxSourceTrust ?? 100;
+    if (!Number.isInteger(cap) || cap < 0 || cap > 100) {
+      throw new KestConfigurationError(`maxSourceTrust of ${r.principal} must be an integer 0..100`);
+    }
+    // Listed twice: the more generous cap would be surprising; keep the stricter one.
+    caps.set(r.principal, Math.min(cap, caps.get(r.principal) ?? 100));
+  }
+  return caps;
+}
+
 function sameList(a: readonly string[], b: readonly string[]): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
@@ -102,6 +141,11 @@ export class PassportVerifier {
   readonly #multiRoot: boolean;
   readonly #limits: PassportLimits;
   readonly #tips: VerifiedTipCache;
+  readonly #roots: ReadonlyMap<string, number> | undefined;
+  /** The trust source's epoch the tip cache was filled under. */
+  #epoch: string | number | undefined;
+  /** Bumped whenever the tip cache is dropped: verdicts of another generation are stale. */
+  #generation = 0;
 
   constructor(options: PassportVerifierOptions) {
     this.#trust = options.trust;
@@ -114,6 +158,8 @@ export class PassportVerifier {
     this.#multiRoot = options.allowMultipleRoots ?? false;
     this.#limits = options.limits ?? {};
     this.#tips = new VerifiedTipCache(options.tipCacheSize ?? 10_000);
+    this.#roots = options.roots === undefined ? undefined : rootCaps(options.roots);
+    this.#epoch = this.#trust.epoch?.();
   }
 
   get sanitizers(): SanitizerPolicyType {
@@ -124,9 +170,28 @@ export class PassportVerifier {
     return this.#evaluator;
   }
 
-  /** Forget verified tips (e.g. after the trust source changed). */
+  /**
+   * Forget verified tips. Needed only for trust sources without epoch() (JwksTrustSource and
+   * SpiffeTrustSource have one: their changes drop the cache by themselves).
+   */
   clearCache(): void {
     this.#tips.clear();
+    this.#generation++;
+  }
+
+  /**
+   * Checks the trust source's epoch (dropping verified tips when it moved) and returns the cache
+   * generation. A caller that keeps verdicts (reports) must not reuse one obtained under another
+   * generation: the keys that proved it may have been revoked since.
+   */
+  cacheGeneration(): number {
+    const epoch = this.#trust.epoch?.();
+    if (epoch !== this.#epoch) {
+      this.#epoch = epoch;
+      this.#tips.clear();
+      this.#generation++;
+    }
+    return this.#generation;
   }
 
   async verify(
@@ -143,6 +208,7 @@ export class PassportVerifier {
       );
     }
 
+    const generation = this.cacheGeneration();
     const proven = this.#provenByCache(passport);
     const reports: EntryReport[] = new Array(entries.length);
     const principals: string[] = [];
@@ -209,6 +275,19 @@ export class PassportVerifier {
             (err as Error).message,
             err,
           );
+        }
+
+        // (4) lineage: who may start one
+        if (this.#roots && isRootEntry(p)) {
+          const cap = this.#roots.get(p.labels.principal as string);
+          if (cap === undefined) {
+            fail('unauthorized_root', `${p.labels.principal} may not start a lineage (root entry)`);
+          } else if (p.trust_score > cap) {
+            fail(
+              'unauthorized_root',
+              `${p.labels.principal} may start lineages with trust ≤ ${cap}, not ${p.trust_score}`,
+            );
+          }
         }
 
         // (4) lineage: taints
@@ -290,7 +369,8 @@ export class PassportVerifier {
     }
 
     const tip = passport.tip;
-    if (tip) this.#tips.add(tip.hash);
+    // A tip proven under keys that changed meanwhile is not kept (the cache was dropped).
+    if (tip && generation === this.#generation) this.#tips.add(tip.hash);
     return {
       valid: true,
       passport,

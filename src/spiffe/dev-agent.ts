@@ -42,7 +42,7 @@ interface Call {
 export class DevAgent {
   readonly trustDomain: TrustDomain;
   readonly address: string;
-  readonly ca: DevCertificateAuthority;
+  #ca: DevCertificateAuthority;
   readonly #server: grpc.Server;
   readonly #ttlSeconds: number;
   readonly #rotateAt: number;
@@ -64,8 +64,8 @@ export class DevAgent {
     socketPath: string | undefined,
   ) {
     this.trustDomain = TrustDomain.parse(options.trustDomain);
-    this.ca = options.ca ?? DevCertificateAuthority.create({ trustDomain: this.trustDomain });
-    if (!this.ca.trustDomain.equals(this.trustDomain)) {
+    this.#ca = options.ca ?? DevCertificateAuthority.create({ trustDomain: this.trustDomain });
+    if (!this.#ca.trustDomain.equals(this.trustDomain)) {
       throw new KestSpiffeError('invalid_trust_domain', 'the CA belongs to another trust domain');
     }
     this.#server = server;
@@ -112,8 +112,27 @@ export class DevAgent {
     return agent;
   }
 
+  /** The current signing authority (replaced by rotateAuthority()). */
+  get ca(): DevCertificateAuthority {
+    return this.#ca;
+  }
+
   bundle(): SpiffeBundle {
-    return this.ca.bundle();
+    return this.#ca.bundle();
+  }
+
+  /**
+   * Replace the CA (a new root unless one is given): the bundle then holds only the new root, so
+   * SVIDs of the old one stop validating. Reissues and pushes every SVID with the new bundle.
+   */
+  rotateAuthority(ca?: DevCertificateAuthority): void {
+    const next = ca ?? DevCertificateAuthority.create({ trustDomain: this.trustDomain });
+    if (!next.trustDomain.equals(this.trustDomain)) {
+      throw new KestSpiffeError('invalid_trust_domain', 'the CA belongs to another trust domain');
+    }
+    this.#ca = next;
+    this.#writeBundle();
+    this.rotate();
   }
 
   /** Current SVIDs by SPIFFE ID. */

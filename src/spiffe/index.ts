@@ -11,7 +11,7 @@ export {
 } from '../identity/autodetect.js';
 export { OIDC_LABEL, OIDCIdentity, type OIDCIdentityOptions } from '../identity/oidc.js';
 export { SPIREProvider, type SPIREProviderOptions, type SvidSource } from '../identity/spire.js';
-export { SpiffeTrustSource, type SpiffeTrustSourceOptions } from '../keys/spiffe.js';
+export { SpiffeTrustSource, type SpiffeTrustSourceOptions, type SvidValidity } from '../keys/spiffe.js';
 export { BundleSet, type BundleSource, SpiffeBundle, type SpiffeBundleInit } from './bundle.js';
 export {
   type CertificateTemplate,

@@ -109,12 +109,15 @@ describe('SpiffeTrustSource rejects', () => {
     // A provider clock inside the window lets it sign; the entry claims a time after expiry.
     await b.append(new SPIREProvider(fixed(svid), { now: () => now - 400_000 }), { timestampMs: now });
     expect(await reasonOf(verifierFor().verifier.verify(b.entries))).toBe('key_not_anchored');
-    // The same SVID with an in-window timestamp verifies (old entries stay verifiable after rotation).
+    // The same SVID with an in-window timestamp verifies offline (old traces stay auditable after
+    // rotation), but not live: the SVID has expired now (H4, see trust-changes.test.ts).
     const ok = new ChainBuilder();
     await ok.append(new SPIREProvider(fixed(svid), { now: () => now - 400_000 }), {
       timestampMs: now - 400_000,
     });
-    expect(await reasonOf(verifierFor().verifier.verify(ok.entries))).toBe('verified');
+    const audit = new SpiffeTrustSource({ bundles: ca.bundle(), svidValidity: 'signing-time' });
+    expect(await reasonOf(new PassportVerifier({ trust: audit }).verify(ok.entries))).toBe('verified');
+    expect(await reasonOf(verifierFor().verifier.verify(ok.entries))).toBe('key_not_anchored');
   });
 
   it('a chain not anchored in the bundle (rogue CA, same trust domain): key_not_anchored', async () => {

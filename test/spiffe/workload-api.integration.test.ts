@@ -127,6 +127,28 @@ describe('Workload API over a Unix socket (dev agent)', () => {
     expect(report.entries).toHaveLength(1000);
   });
 
+  it('an X509Source whose bundle rotates (same object): passports cached under the old authority are refused (M3)', async () => {
+    const agent = await startAgent();
+    const provider = await connect(agent);
+    const source = provider.source as X509Source;
+    const b = new ChainBuilder();
+    await b.append(provider);
+    await b.append(provider);
+    const trust = new SpiffeTrustSource({ bundles: source });
+    const verifier = new PassportVerifier({ trust });
+    await verifier.verify(b.entries);
+    expect((await verifier.verify(b.entries)).cachedEntries).toBe(2);
+
+    const updated = new Promise<void>((resolve) => source.onUpdate(() => resolve()));
+    agent.rotateAuthority();
+    await updated;
+    // The new bundle no longer holds the old root: neither cache may vouch for the old SVID.
+    await expect(verifier.verify(b.entries)).rejects.toMatchObject({ reason: 'key_not_anchored', index: 0 });
+    const fresh = new ChainBuilder();
+    await fresh.append(provider);
+    expect((await verifier.verify(fresh.entries)).valid).toBe(true);
+  });
+
   it('agent down at start: identity error, no provider', async () => {
     await expect(
       SPIREProvider.connect({ address: `unix://${dir.socket}`, startTimeoutMs: 300 }),

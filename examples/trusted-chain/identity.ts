@@ -113,7 +113,8 @@ async function spiffeIdentities(
     workloadIds,
     // Each hop anchors in the bundle its own Workload API stream delivers, as a deployed service would.
     trustFor: (i) => new SpiffeTrustSource({ bundles: providers[i]?.source as X509Source }),
-    auditTrust: () => SpiffeTrustSource.fromBundleFile(SPIFFE_TRUST_DOMAIN, trustFile),
+    auditTrust: () =>
+      SpiffeTrustSource.fromBundleFile(SPIFFE_TRUST_DOMAIN, trustFile, { svidValidity: 'signing-time' }),
     trustFile,
     auditArgs: `--bundle ${trustFile} --trust-domain ${SPIFFE_TRUST_DOMAIN}`,
     description: `SPIREProvider per service: ES256 X.509-SVIDs from the dev Workload API (${agent.address}, trust domain ${SPIFFE_TRUST_DOMAIN}); verifiers anchor in the bundle`,

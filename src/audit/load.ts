@@ -37,10 +37,13 @@ export async function loadTrustSource(files: TrustFiles): Promise<TrustSource> {
         },
       );
     }
+    // An audit reads old traces: each SVID is checked at its entry's signing time, not now.
     try {
       return files.trustDomain
-        ? mod.SpiffeTrustSource.fromBundleFile(files.trustDomain, files.bundle)
-        : mod.SpiffeTrustSource.fromFederatedFile(files.bundle);
+        ? mod.SpiffeTrustSource.fromBundleFile(files.trustDomain, files.bundle, {
+            svidValidity: 'signing-time',
+          })
+        : mod.SpiffeTrustSource.fromFederatedFile(files.bundle, { svidValidity: 'signing-time' });
     } catch (err) {
       throw new KestConfigurationError(`cannot load bundle ${files.bundle}: ${(err as Error).message}`, {
         cause: err,

@@ -60,6 +60,15 @@ describe('kest audit', () => {
     expect(o.out).toMatch(/1 trace\(s\): 1 verified, 0 failed/);
   });
 
+  it('--workers: 0 audits in process with the same verdict; a bad value is a usage error', async () => {
+    const a = io();
+    expect(await runAudit(paths.good, { jwks: [paths.jwks], workers: '0' }, a.io)).toBe(0);
+    expect(a.o.out).toMatch(/1 trace\(s\): 1 verified, 0 failed/);
+    const b = io();
+    expect(await runAudit(paths.good, { jwks: [paths.jwks], workers: '-1' }, b.io)).toBe(2);
+    expect(b.o.err).toMatch(/--workers must be a whole number/);
+  });
+
   it('exit 1 on a gap, naming it', async () => {
     const { o, io: x } = io();
     expect(await runAudit(paths.gap, { jwks: [paths.jwks] }, x)).toBe(1);

@@ -6,7 +6,7 @@
 import type { Command } from 'commander';
 import { auditFile, formatReport, summarizeReports } from '../../audit/file.js';
 import { loadSanitizers, loadTrustSource } from '../../audit/load.js';
-import { KestError } from '../../errors.js';
+import { KestConfigurationError, KestError } from '../../errors.js';
 import type { CacheProvider } from '../../propagation/cache.js';
 
 export interface AuditCommandOptions {
@@ -16,6 +16,7 @@ export interface AuditCommandOptions {
   trustDomain?: string;
   sanitizers?: string;
   redis?: string;
+  workers?: string;
   json?: boolean;
 }
 
@@ -43,6 +44,10 @@ export async function runAudit(
       trustDomain: opts.trustDomain,
     });
     const sanitizers = opts.sanitizers ? loadSanitizers(opts.sanitizers) : undefined;
+    const workers = opts.workers === undefined ? undefined : Number(opts.workers);
+    if (workers !== undefined && !(Number.isInteger(workers) && workers >= 0)) {
+      throw new KestConfigurationError('--workers must be a whole number >= 0');
+    }
     if (opts.redis) {
       const { RedisCacheProvider } = await import('../../propagation/redis.js');
       cache = new RedisCacheProvider({ url: opts.redis });
@@ -52,6 +57,7 @@ export async function runAudit(
       ...(sanitizers ? { sanitizers } : {}),
       ...(cache ? { cache } : {}),
       ...(opts.trace ? { traceId: opts.trace } : {}),
+      ...(workers !== undefined ? { workers } : {}),
     });
     const summary = summarizeReports(reports);
     if (opts.json) {
@@ -100,6 +106,10 @@ export function register(program: Command): void {
       'sanitizer rules (JSON or YAML): {"sanitizers":[{"principal","may_remove","max_trust"}]}',
     )
     .option('--redis <url>', 'resolve claim checks in this Redis when spans are missing')
+    .option(
+      '--workers <n>',
+      'worker threads besides the main one (0: none; default: one per other core, at most 3)',
+    )
     .option('--json', 'print the reports as JSON')
     .action(async (file: string, opts: AuditCommandOptions) => {
       process.exitCode = await runAudit(file, opts);

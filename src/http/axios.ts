@@ -4,28 +4,37 @@
  *   const http = axios.create();
  *   installKestAxios(http, { cache });        // returns the interceptor id (for eject)
  *
- * Each request carries the current passport (`baggage`) and span (`traceparent`). When the
- * passport cannot travel the request is not sent: the axios promise rejects with the Kest error.
+ * Each request to a `propagateTo` destination carries the current passport (`baggage`) and span
+ * (`traceparent`); other destinations get no kest.* member (unset: every destination, with one
+ * warning per process). When the passport cannot travel the request is not sent: the axios
+ * promise rejects with the Kest error.
  */
 import type { AxiosInstance, InternalAxiosRequestConfig } from 'axios';
-import { OutboundPropagator, type PropagatorOptions } from './outbound.js';
+import {
+  destinationOf,
+  OutboundPropagator,
+  type PropagatorOptions,
+  warnUnrestrictedOnce,
+} from './outbound.js';
 
-export type { PropagatorOptions } from './outbound.js';
+export type { PropagateTo, PropagatorOptions } from './outbound.js';
 
 /** The interceptor function itself (for `instance.interceptors.request.use`). */
 export function kestAxiosInterceptor(
   options: PropagatorOptions = {},
 ): (config: InternalAxiosRequestConfig) => Promise<InternalAxiosRequestConfig> {
   const propagator = new OutboundPropagator(options);
+  const unrestricted = options.propagateTo === undefined;
   return async (config) => {
+    if (unrestricted) warnUnrestrictedOnce('kest axios interceptor');
     const current = (name: string) => {
       const v = config.headers.get(name);
       return typeof v === 'string' ? v : undefined;
     };
-    const extra = await propagator.headers({
-      baggage: current('baggage'),
-      traceparent: current('traceparent'),
-    });
+    const extra = await propagator.headers(
+      { baggage: current('baggage'), traceparent: current('traceparent') },
+      destinationOf(config.url ?? '', config.baseURL),
+    );
     if (extra.baggage !== undefined) config.headers.set('baggage', extra.baggage);
     else config.headers.delete('baggage');
     if (extra.traceparent) config.headers.set('traceparent', extra.traceparent);

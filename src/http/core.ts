@@ -12,6 +12,7 @@
  * refusal: JSON `{"error": code, "message": ...}` with 400 / 401 / 403 / 5xx, and the handler never
  * runs. Errors are mapped by their stable `code`, never by message.
  */
+import type { Socket } from 'node:net';
 import { context, type SpanContext, TraceFlags, trace } from '@opentelemetry/api';
 import {
   runWithPassport,
@@ -19,6 +20,7 @@ import {
   runWithValidatedIdentity,
   type ValidatedIdentity,
 } from '../context/context.js';
+import type { SignedEntry } from '../entry/signed.js';
 import {
   KestAuthorizationError,
   KestConfigurationError,
@@ -26,10 +28,10 @@ import {
   type KestErrorCode,
   KestVerificationError,
 } from '../errors.js';
-import { getConfiguration } from '../hook/config.js';
+import { getConfiguration, getDeployment, getSanitizerPolicy } from '../hook/config.js';
 import type { TrustSource } from '../keys/trust-source.js';
 import type { KestLogger } from '../logger.js';
-import type { Passport, PassportLimits } from '../passport/passport.js';
+import { Passport, type PassportLimits } from '../passport/passport.js';
 import { PassportVerifier, type VerificationReport } from '../passport/verifier.js';
 import { BAGGAGE_HEADER, type BaggageLimits, parseBaggageMembers } from '../propagation/baggage.js';
 import type { CacheProvider } from '../propagation/cache.js';
@@ -40,7 +42,7 @@ import {
   type UpstreamIdentity,
 } from '../propagation/manager.js';
 import type { TrustEvaluator } from '../trust/evaluator.js';
-import type { SanitizerPolicy, SanitizerRule } from '../trust/sanitizers.js';
+import { SanitizerPolicy, type SanitizerRule } from '../trust/sanitizers.js';
 import { BAGGAGE_KEY } from '../wire/constants.js';
 import { type BearerIdentityOptions, BearerIdentityValidator, KestBearerTokenError } from './identity.js';
 
@@ -50,7 +52,11 @@ export interface KestHttpOptions {
    * A request that carries a passport when neither is set is refused (500): never accepted unverified.
    */
   trust?: TrustSource;
-  /** Declared sanitizers (who may raise trust / clear taints). Default: configure({ sanitizers }). */
+  /**
+   * Declared sanitizers (who may raise trust / clear taints), in addition to the deployment file's
+   * (KEST_CONFIG), which always apply. Default: configure({ sanitizers }) plus the deployment's,
+   * read when the verifier is built (it is rebuilt when either changes).
+   */
   sanitizers?: SanitizerPolicy | readonly SanitizerRule[];
   /** Must match the signers' evaluator. Default: configure({ trustEvaluator }). */
   trustEvaluator?: TrustEvaluator;
@@ -68,9 +74,31 @@ export interface KestHttpOptions {
    * Restored passports kept by their exact inline / compressed member value with the verdict of
    * this instance's verifier, so a lineage that arrives again is neither re-parsed nor re-verified
    * (clearCaches() drops both caches). Claim checks are never cached (each must resolve, and may
-   * expire). Default 512; 0 = off.
+   * expire). Only verified passports are kept, each verdict under the trust source's epoch (a
+   * revoked key or rotated bundle forces a new verification). Default 512; 0 = off.
    */
   restoreCacheSize?: number;
+  /**
+   * Bound on the estimated memory the restored-passport cache retains (parsed entries, verdicts
+   * and the member bytes that key them). Default 64 MiB. A passport larger than this is not kept.
+   */
+  restoreCacheBytes?: number;
+  /**
+   * Freshness (replay window, opt-in): refuse (401 `stale_passport`) a passport whose tip entry was
+   * signed more than `maxTipAgeMs` ago, or more than `maxClockSkewMs` in the future. Bounds how long
+   * a captured passport can be replayed; pick it above the longest legitimate hop-to-hop delay
+   * (queues, retries). Default: off.
+   */
+  maxTipAgeMs?: number;
+  /** Future skew tolerated on the tip's timestamp_ms when maxTipAgeMs is set. Default 30 000 ms. */
+  maxClockSkewMs?: number;
+  /**
+   * Binding (opt-in): the tip entry's principal must be the authenticated caller, e.g. the mTLS
+   * peer's SPIFFE ID or the validated Bearer token's client_id. Called after verification and the
+   * identity interceptor; false (or a throw) refuses with 401 `unbound_passport`. Stops a passport
+   * captured from one caller being replayed by another.
+   */
+  bindTipPrincipal?: (tipPrincipal: string, request: IngressRequest) => boolean | Promise<boolean>;
   /** Refuse requests that carry no passport (a service that is never the first hop). Default false. */
   requirePassport?: boolean;
   /** Bearer JWT validation (the identity interceptor). Default: off. */
@@ -125,11 +153,40 @@ export interface RequestInfo {
   headers: IncomingHeaders;
 }
 
+/** The request as `bindTipPrincipal` sees it (the adapters fill it in). */
+export interface IngressRequest extends RequestInfo {
+  /** The connection (a `TLSSocket` on HTTPS: `getPeerCertificate()` names the mTLS peer). */
+  socket?: Socket | undefined;
+  /** The framework's own request object (Express/Fastify request, IncomingMessage, Hono Context). */
+  raw?: unknown;
+  /** The Bearer token's claims, when the identity interceptor validated one. */
+  identity?: ValidatedIdentity | undefined;
+}
+
 /**
  * Where an error came from: `ingress` (the interceptors, before the handler) or `handler` (the
  * protected handler or code it called).
  */
 export type Phase = 'ingress' | 'handler';
+
+/** Reasons of the opt-in ingress hardening checks (KestIngressRefusal). */
+export type IngressReason = 'stale_passport' | 'unbound_passport';
+
+/**
+ * A verified passport refused by this service's own ingress rules (freshness, caller binding).
+ * Code ERR_VERIFICATION_FAILED (401); `reason` travels in the refusal body like a verifier's.
+ */
+export class KestIngressRefusal extends KestError {
+  readonly reason: IngressReason;
+  readonly index: number;
+  readonly entryId: string | undefined;
+  constructor(reason: IngressReason, message: string, details: { index: number; entryId?: string }) {
+    super('ERR_VERIFICATION_FAILED', message);
+    this.reason = reason;
+    this.index = details.index;
+    this.entryId = details.entryId;
+  }
+}
 
 /** A service refusing a request that has no passport. Code ERR_VERIFICATION_FAILED (401). */
 export class KestMissingPassportError extends KestError {
@@ -221,7 +278,7 @@ export function refusalFor(err: unknown, phase: Phase): Refusal | undefined {
   // 5xx: say what failed (the code), not how (details go to the log).
   const message = status >= 500 ? internalMessage(err.code) : err.message;
   const body: RefusalBody = { error: err.code, message };
-  if (err instanceof KestVerificationError) {
+  if (err instanceof KestVerificationError || err instanceof KestIngressRefusal) {
     body.reason = err.reason;
     body.index = err.index;
     if (err.entryId) body.entry_id = err.entryId;
@@ -257,24 +314,58 @@ function internalMessage(code: KestErrorCode): string {
 }
 
 /**
- * A small LRU of restored passports keyed by the exact bytes that carried them (inline JSON or
- * compressed value). Parsing is deterministic and Passport is immutable, so equal bytes give an
- * equal passport; the chain tip is re-checked on every hit. A slot also keeps the verdict of the
- * verifier that accepted it — no weaker than that verifier's own verified-tip cache (equal bytes,
- * equal hashes) and dropped with it by clearCaches(). Failures are never kept.
+ * A small LRU of verified passports keyed by the exact bytes that carried them (inline JSON or
+ * compressed value), with the verdict of the verifier that accepted them. Equal bytes give equal
+ * entries and hashes, so a kept verdict is no weaker than the verifier's own verified-tip cache —
+ * provided it is reused only by the same verifier under the same trust epoch and cache generation
+ * (a revoked key or rotated bundle changes them). The chain tip is re-checked on every hit.
+ *
+ * Only verified passports enter (junk never occupies memory), and the total estimated retained
+ * memory is bounded as well as the slot count. A hit hands out a new Passport over the kept
+ * (frozen) entries: Passport.addSignature appends in place, and what one request's code adds must
+ * never reach another request that carries the same bytes.
  */
 interface RestoredSlot {
-  passport: Passport;
-  /** The verdict of `verifier` on this passport (set only after it verified). */
-  report?: VerificationReport;
-  verifier?: PassportVerifier;
+  /** Frozen: shared by every request that arrives with these bytes. */
+  entries: readonly SignedEntry[];
+  tipHash: string;
+  /** Frozen verdict; each hit gets a shallow copy naming its own Passport. */
+  report: VerificationReport;
+  verifier: PassportVerifier;
+  stamp: VerdictStamp;
+  cost: number;
+}
+
+/** What a kept verdict was obtained under. */
+interface VerdictStamp {
+  epoch: unknown;
+  generation: unknown;
+}
+
+/** Estimated bytes a slot retains: the key, the parsed entries (~2.3× their JWS, measured), the report. */
+function slotCost(key: string, entries: readonly SignedEntry[]): number {
+  let jws = 0;
+  for (const e of entries) jws += e.jws.length;
+  return key.length * 2 + jws * 3 + entries.length * 256;
+}
+
+/** Freeze an entry tree (typed arrays cannot be frozen; they are left as they are). */
+function deepFreeze<T>(value: T): T {
+  if (value === null || typeof value !== 'object' || ArrayBuffer.isView(value) || Object.isFrozen(value))
+    return value;
+  Object.freeze(value);
+  for (const v of Object.values(value as Record<string, unknown>)) deepFreeze(v);
+  return value;
 }
 
 class RestoredPassports {
   readonly #map = new Map<string, RestoredSlot>();
   readonly #max: number;
-  constructor(max: number) {
+  readonly #maxBytes: number;
+  #bytes = 0;
+  constructor(max: number, maxBytes: number) {
     this.#max = max;
+    this.#maxBytes = maxBytes;
   }
 
   static key(members: Readonly<Record<string, string>>): string | undefined {
@@ -287,30 +378,78 @@ class RestoredPassports {
     return inline !== undefined ? `i${inline}` : `z${z}`;
   }
 
-  get(members: Readonly<Record<string, string>>): RestoredSlot | undefined {
-    const key = RestoredPassports.key(members);
+  /** Entries kept for these bytes (the chain tip re-checked), or undefined. */
+  get(key: string | undefined, chainTip: string | undefined): RestoredSlot | undefined {
     if (key === undefined) return undefined;
     const hit = this.#map.get(key);
-    if (!hit || hit.passport.tipHash !== members[BAGGAGE_KEY.chainTip]) return undefined;
+    if (!hit || hit.tipHash !== chainTip) return undefined;
     this.#map.delete(key);
     this.#map.set(key, hit);
     return hit;
   }
 
-  /** Remember `passport` when it came inline or compressed; returns its slot. */
-  put(members: Readonly<Record<string, string>>, passport: Passport): RestoredSlot | undefined {
-    const key = RestoredPassports.key(members);
-    if (key === undefined || passport.length === 0) return undefined;
-    const slot: RestoredSlot = { passport };
+  /** Keep a passport `verifier` accepted under `stamp` (copied and frozen: the caller's stays its own). */
+  put(
+    key: string | undefined,
+    passport: Passport,
+    report: VerificationReport,
+    verifier: PassportVerifier,
+    stamp: VerdictStamp,
+  ): void {
+    if (key === undefined || passport.length === 0) return;
+    const entries = passport.entries.slice();
+    const cost = slotCost(key, entries);
+    if (cost > this.#maxBytes) return;
+    const kept = Passport.fromSignedEntries(entries);
+    const slot: RestoredSlot = {
+      entries: deepFreeze(entries),
+      tipHash: passport.tipHash as string,
+      report: deepFreeze({ ...report, passport: kept, entries: report.entries.map((e) => ({ ...e })) }),
+      verifier,
+      stamp,
+      cost,
+    };
+    this.#remove(key);
     this.#map.set(key, slot);
-    if (this.#map.size > this.#max) this.#map.delete(this.#map.keys().next().value as string);
-    return slot;
+    this.#bytes += cost;
+    while (this.#map.size > this.#max || this.#bytes > this.#maxBytes) {
+      this.#remove(this.#map.keys().next().value as string);
+    }
+  }
+
+  delete(key: string): void {
+    this.#remove(key);
+  }
+
+  #remove(key: string): void {
+    const slot = this.#map.get(key);
+    if (!slot) return;
+    this.#map.delete(key);
+    this.#bytes -= slot.cost;
+  }
+
+  /** Estimated retained bytes and slot count (for tests and metrics). */
+  get stats(): { size: number; bytes: number } {
+    return { size: this.#map.size, bytes: this.#bytes };
   }
 
   clear(): void {
     this.#map.clear();
+    this.#bytes = 0;
   }
 }
+
+/** The trust source's epoch (undefined for sources without one). */
+function epochOf(trust: TrustSource | undefined): unknown {
+  return (trust as { epoch?(): unknown } | undefined)?.epoch?.();
+}
+
+/** The verifier's cache generation (checks the trust epoch and drops stale tips as a side effect). */
+function generationOf(verifier: PassportVerifier): unknown {
+  return (verifier as unknown as { cacheGeneration?(): unknown }).cacheGeneration?.();
+}
+
+const DEFAULT_SKEW_MS = 30_000;
 
 /** The server core of one adapter instance. */
 export class KestHttpCore {
@@ -320,8 +459,8 @@ export class KestHttpCore {
   readonly #traceContext: boolean;
   readonly #restored: RestoredPassports | undefined;
   #verifier: PassportVerifier | undefined;
-  /** The trust source the current verifier was built for (configure() may change it). */
-  #verifierTrust: TrustSource | undefined;
+  /** What the current verifier was built from (configure() / the deployment may change them). */
+  #built: { trust: TrustSource; sanitizers: unknown; evaluator: unknown } | undefined;
 
   constructor(options: KestHttpOptions = {}) {
     this.#options = options;
@@ -342,19 +481,40 @@ export class KestHttpCore {
           : new BearerIdentityValidator(id);
     this.#traceContext = options.traceContext ?? true;
     const size = options.restoreCacheSize ?? 512;
-    this.#restored = size > 0 ? new RestoredPassports(size) : undefined;
-    if (options.verifier) this.#verifier = options.verifier;
-    else if (options.trust) this.#verifier = this.#build(options.trust);
+    const bytes = options.restoreCacheBytes ?? 64 * 1024 * 1024;
+    this.#restored = size > 0 && bytes > 0 ? new RestoredPassports(size, bytes) : undefined;
+    for (const [name, v] of [
+      ['maxTipAgeMs', options.maxTipAgeMs],
+      ['maxClockSkewMs', options.maxClockSkewMs],
+    ] as const) {
+      if (v !== undefined && !(Number.isFinite(v) && v >= 0)) {
+        throw new KestConfigurationError(`${name} must be a non-negative number of milliseconds`);
+      }
+    }
+    if (options.bindTipPrincipal !== undefined && typeof options.bindTipPrincipal !== 'function') {
+      throw new KestConfigurationError(
+        'bindTipPrincipal must be a function (tipPrincipal, request) => boolean',
+      );
+    }
   }
 
-  /** Forget verified tips and restored passports (e.g. after the trust source changed). */
+  /** Forget verified tips and restored passports (e.g. after a trust source without epoch() changed). */
   clearCaches(): void {
     this.#verifier?.clearCache();
     this.#options.verifier?.clearCache();
     this.#restored?.clear();
   }
 
-  /** The verifier of this instance (built on first use when trust comes from configure()). */
+  /** Slots and estimated bytes held by the restored-passport cache. */
+  get restoreCacheStats(): { size: number; bytes: number } {
+    return this.#restored?.stats ?? { size: 0, bytes: 0 };
+  }
+
+  /**
+   * The verifier of this instance. Built on first use, and rebuilt when what it was built from
+   * changed: the trust source (configure({ trust })), the sanitizers (configure({ sanitizers }) or
+   * the deployment file's) or the trust evaluator.
+   */
   verifier(): PassportVerifier {
     if (this.#options.verifier) return this.#options.verifier;
     const trust = this.#options.trust ?? getConfiguration().trust;
@@ -363,61 +523,149 @@ export class KestHttpCore {
         'no trust source to verify incoming passports: pass `trust` to the adapter or call configure({ trust })',
       );
     }
-    if (!this.#verifier || this.#verifierTrust !== trust) this.#verifier = this.#build(trust);
+    // getSanitizerPolicy() is memoized until configure() or the deployment changes: an identity check.
+    const sanitizers = this.#options.sanitizers ?? getSanitizerPolicy();
+    const evaluator = this.#options.trustEvaluator ?? getConfiguration().trustEvaluator;
+    const b = this.#built;
+    if (!this.#verifier || b?.trust !== trust || b.sanitizers !== sanitizers || b.evaluator !== evaluator) {
+      this.#verifier = new PassportVerifier({
+        trust,
+        sanitizers: this.#sanitizerRules(sanitizers),
+        trustEvaluator: evaluator,
+        ...(this.#options.passportLimits ? { limits: this.#options.passportLimits } : {}),
+      });
+      this.#built = { trust, sanitizers, evaluator };
+    }
     return this.#verifier;
   }
 
-  #build(trust: TrustSource): PassportVerifier {
-    const config = getConfiguration();
-    this.#verifierTrust = trust;
-    return new PassportVerifier({
-      trust,
-      sanitizers: this.#options.sanitizers ?? config.sanitizers,
-      trustEvaluator: this.#options.trustEvaluator ?? config.trustEvaluator,
-      ...(this.#options.passportLimits ? { limits: this.#options.passportLimits } : {}),
-    });
+  /** The adapter's own sanitizers plus the deployment's (which always apply), or the configured union. */
+  #sanitizerRules(
+    sanitizers: SanitizerPolicy | readonly SanitizerRule[],
+  ): SanitizerPolicy | readonly SanitizerRule[] {
+    if (this.#options.sanitizers === undefined) return sanitizers; // getSanitizerPolicy(): already the union
+    const deployment = getDeployment().sanitizers;
+    if (deployment.length === 0) return sanitizers;
+    const own = sanitizers instanceof SanitizerPolicy ? sanitizers.rules : sanitizers;
+    return [...deployment, ...own];
+  }
+
+  /** The stamp a verdict of `verifier` is valid under right now. */
+  #stamp(verifier: PassportVerifier): VerdictStamp {
+    const trust = this.#options.verifier ? undefined : this.#built?.trust;
+    return { epoch: epochOf(trust), generation: generationOf(verifier) };
   }
 
   /**
    * Run both interceptors over a request's headers. Resolves with the admission, or throws the
-   * KestError that refuses the request (see refusalFor).
+   * KestError that refuses the request (see refusalFor). `request` (socket, framework request) is
+   * what `bindTipPrincipal` sees.
    */
-  async admit(headers: IncomingHeaders): Promise<Admission> {
+  async admit(
+    headers: IncomingHeaders,
+    request?: Omit<IngressRequest, 'headers' | 'identity'>,
+  ): Promise<Admission> {
     // 1. Lineage: strict parse, restore (tier, claim check, chain tip), verify.
     const members = parseBaggageMembers(headerRaw(headers, BAGGAGE_HEADER), this.#options.baggageLimits);
-    const slot = this.#restored?.get(members);
+    const chainTip = members[BAGGAGE_KEY.chainTip];
+    const key = this.#restored ? RestoredPassports.key(members) : undefined;
+    const slot = this.#restored?.get(key, chainTip);
     let passport: Passport;
     let report: VerificationReport | undefined;
-    let fresh: RestoredSlot | undefined;
-    if (slot) passport = slot.passport;
-    else {
-      passport = await this.#manager.restore(members, this.#options.cache ?? getConfiguration().cache);
-      fresh = this.#restored?.put(members, passport);
-    }
-    if (passport.length > 0) {
+    if (slot) {
       const verifier = this.verifier();
-      if (slot?.verifier === verifier) report = slot.report;
-      else {
-        const tip = members[BAGGAGE_KEY.chainTip];
-        report = await verifier.verify(passport, tip === undefined ? {} : { expectedTip: tip });
-        const target = slot ?? fresh;
-        if (target) {
-          target.report = report;
-          target.verifier = verifier;
-        }
+      const stamp = this.#stamp(verifier);
+      if (
+        slot.verifier === verifier &&
+        slot.stamp.epoch === stamp.epoch &&
+        slot.stamp.generation === stamp.generation
+      ) {
+        // A fresh Passport per request: what this request appends stays its own.
+        passport = Passport.fromSignedEntries(slot.entries);
+        report = { ...slot.report, passport };
+      } else {
+        // Kept under another verifier, epoch or generation: verify again (the keys may be gone).
+        this.#restored?.delete(key as string);
+        passport = Passport.fromSignedEntries(slot.entries);
+        report = await this.#verify(verifier, passport, chainTip, key);
       }
-    } else if (this.#options.requirePassport) {
-      throw new KestMissingPassportError();
+    } else {
+      passport = await this.#manager.restore(members, this.#options.cache ?? getConfiguration().cache);
+      if (passport.length > 0) report = await this.#verify(this.verifier(), passport, chainTip, key);
     }
+    if (passport.length === 0 && this.#options.requirePassport) throw new KestMissingPassportError();
+    if (passport.length > 0) this.#checkFresh(passport);
     // 2. Identity (inside the lineage interceptor).
     const validated = this.#bearer
       ? await this.#bearer.validate(header(headers, 'authorization'))
       : undefined;
+    // 3. Binding of the tip to the authenticated caller (opt-in).
+    if (passport.length > 0 && this.#options.bindTipPrincipal) {
+      await this.#checkBound(passport, { ...request, headers, identity: validated });
+    }
     const remoteSpan =
       this.#traceContext && !trace.getSpan(context.active())
         ? parseTraceparent(header(headers, 'traceparent'))
         : undefined;
     return { passport, report, upstream: readUpstreamIdentity(members), validated, remoteSpan };
+  }
+
+  async #verify(
+    verifier: PassportVerifier,
+    passport: Passport,
+    chainTip: string | undefined,
+    key: string | undefined,
+  ): Promise<VerificationReport> {
+    // Stamp before verifying: a revocation during verification makes the kept verdict stale.
+    const stamp = this.#stamp(verifier);
+    const report = await verifier.verify(passport, chainTip === undefined ? {} : { expectedTip: chainTip });
+    // Kept only once verified, and before the handler can touch this request's passport.
+    this.#restored?.put(key, passport, report, verifier, stamp);
+    return report;
+  }
+
+  #checkFresh(passport: Passport): void {
+    const maxAge = this.#options.maxTipAgeMs;
+    if (maxAge === undefined) return;
+    const tip = passport.tip as SignedEntry;
+    const now = Date.now();
+    const ts = tip.payload.timestamp_ms;
+    const skew = this.#options.maxClockSkewMs ?? DEFAULT_SKEW_MS;
+    const details = { index: passport.length - 1, entryId: tip.payload.entry_id };
+    if (ts < now - maxAge) {
+      throw new KestIngressRefusal(
+        'stale_passport',
+        `the passport's tip was signed ${now - ts} ms ago (this service accepts at most ${maxAge} ms)`,
+        details,
+      );
+    }
+    if (ts > now + skew) {
+      throw new KestIngressRefusal(
+        'stale_passport',
+        `the passport's tip is dated ${ts - now} ms in the future (clock skew tolerated: ${skew} ms)`,
+        details,
+      );
+    }
+  }
+
+  async #checkBound(passport: Passport, request: IngressRequest): Promise<void> {
+    const tip = passport.tip as SignedEntry;
+    const principal = tip.payload.labels.principal;
+    let bound = false;
+    try {
+      bound =
+        typeof principal === 'string' &&
+        (await this.#options.bindTipPrincipal?.(principal, request)) === true;
+    } catch {
+      bound = false; // a failing check refuses, never admits
+    }
+    if (!bound) {
+      throw new KestIngressRefusal(
+        'unbound_passport',
+        `the passport's tip principal ${String(principal)} is not the authenticated caller`,
+        { index: passport.length - 1, entryId: tip.payload.entry_id },
+      );
+    }
   }
 
   /** Run fn (the rest of the request) inside the ambient context of an admission. */

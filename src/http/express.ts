@@ -26,7 +26,7 @@ export function kestExpress(
 ): RequestHandler & { errorHandler: ErrorRequestHandler } {
   const core = options instanceof KestHttpCore ? options : new KestHttpCore(options);
   const middleware = function kestMiddleware(req: Request, res: Response, next: NextFunction): void {
-    core.admit(req.headers).then(
+    core.admit(req.headers, { method: req.method, url: req.url, socket: req.socket, raw: req }).then(
       (admission: Admission) => {
         (req as unknown as Record<symbol, Admission>)[ADMISSION] = admission;
         // Everything downstream (middleware, handlers, their promises) runs in the Kest context.

@@ -42,7 +42,7 @@ function plugin(fastify: FastifyInstance, opts: KestFastifyOptions, done: (err?:
   const core = opts.core ?? new KestHttpCore(opts);
 
   fastify.addHook('onRequest', (req: FastifyRequest, reply: FastifyReply, next: (err?: Error) => void) => {
-    core.admit(req.headers).then(
+    core.admit(req.headers, { method: req.method, url: req.url, socket: req.raw.socket, raw: req }).then(
       (admission) => {
         (req as unknown as WithAdmission)[ADMISSION] = admission;
         // Later hooks (and, without a body to parse, the handler) continue inside the context.

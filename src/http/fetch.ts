@@ -6,13 +6,26 @@
  *   const agent = new Agent().compose(kestInterceptor());           // undici dispatcher
  *   await fetch(url, { dispatcher: agent });                        // works with Node's fetch too
  *
- * Every request carries the current passport (`baggage`) and span (`traceparent`); when the
- * passport cannot travel the request is not sent and the promise rejects with the Kest error.
+ * Every request to a `propagateTo` destination carries the current passport (`baggage`) and span
+ * (`traceparent`); when the passport cannot travel the request is not sent and the promise rejects
+ * with the Kest error. Other destinations get no kest.* member. `propagateTo` is required for the
+ * dispatcher interceptor; kestFetch without it sends everywhere and warns once per process.
  */
 import type { Dispatcher } from 'undici';
-import { OutboundPropagator, type PropagatorOptions } from './outbound.js';
+import { KestConfigurationError } from '../errors.js';
+import {
+  destinationOf,
+  OutboundPropagator,
+  type PropagatorOptions,
+  warnUnrestrictedOnce,
+} from './outbound.js';
 
-export { type OutboundHeaders, OutboundPropagator, type PropagatorOptions } from './outbound.js';
+export {
+  type OutboundHeaders,
+  OutboundPropagator,
+  type PropagateTo,
+  type PropagatorOptions,
+} from './outbound.js';
 
 export interface KestFetchOptions extends PropagatorOptions {
   /** The fetch to call. Default globalThis.fetch (looked up per call). */
@@ -22,15 +35,21 @@ export interface KestFetchOptions extends PropagatorOptions {
 /** A fetch that adds the Kest headers to every request. */
 export function createKestFetch(options: KestFetchOptions = {}): typeof globalThis.fetch {
   const propagator = new OutboundPropagator(options);
+  const unrestricted = options.propagateTo === undefined;
   return async function kestFetch(
     input: Parameters<typeof globalThis.fetch>[0],
     init?: RequestInit,
   ): Promise<Response> {
+    if (unrestricted) warnUnrestrictedOnce('kestFetch');
     const headers = new Headers(init?.headers ?? (input instanceof Request ? input.headers : undefined));
-    const extra = await propagator.headers({
-      baggage: headers.get('baggage') ?? undefined,
-      traceparent: headers.get('traceparent') ?? undefined,
-    });
+    const url = input instanceof Request ? input.url : input instanceof URL ? input.href : String(input);
+    const extra = await propagator.headers(
+      {
+        baggage: headers.get('baggage') ?? undefined,
+        traceparent: headers.get('traceparent') ?? undefined,
+      },
+      destinationOf(url),
+    );
     if (extra.baggage !== undefined) headers.set('baggage', extra.baggage);
     else headers.delete('baggage');
     if (extra.traceparent) headers.set('traceparent', extra.traceparent);
@@ -40,7 +59,10 @@ export function createKestFetch(options: KestFetchOptions = {}): typeof globalTh
   };
 }
 
-/** Global fetch with the Kest headers (configuration from configure()). */
+/**
+ * Global fetch with the Kest headers (configuration from configure()), to every destination: prefer
+ * createKestFetch({ propagateTo }) so third-party hosts never receive Kest members.
+ */
 export const kestFetch: typeof globalThis.fetch = createKestFetch();
 
 type HeaderRecord = Record<string, string | string[]>;
@@ -78,29 +100,41 @@ type Handler = Dispatcher.DispatchHandler & {
 };
 
 /**
- * An undici interceptor (`Agent#compose`) that adds the Kest headers to every dispatched request.
+ * An undici interceptor (`Agent#compose`) that adds the Kest headers to dispatched requests to the
+ * `propagateTo` destinations (required: a dispatcher, possibly the global one, reaches any host).
  * The headers are computed in the caller's context (the dispatch happens inside fetch's call).
  */
-export function kestInterceptor(options: PropagatorOptions = {}): Dispatcher.DispatcherComposeInterceptor {
+export function kestInterceptor(options: PropagatorOptions): Dispatcher.DispatcherComposeInterceptor {
+  if (options?.propagateTo === undefined) {
+    throw new KestConfigurationError(
+      "kestInterceptor needs propagateTo (origins or host patterns of your Kest services, or '*'): a dispatcher may reach third-party hosts",
+    );
+  }
   const propagator = new OutboundPropagator(options);
   return (dispatch) =>
     function kestDispatch(opts, handler) {
       const headers = toRecord(opts.headers);
-      propagator.headers({ baggage: joined(headers.baggage), traceparent: joined(headers.traceparent) }).then(
-        (extra) => {
-          delete headers.baggage;
-          if (extra.baggage !== undefined) headers.baggage = extra.baggage;
-          if (extra.traceparent) headers.traceparent = extra.traceparent;
-          if (extra.tracestate) headers.tracestate = extra.tracestate;
-          dispatch({ ...opts, headers }, handler);
-        },
-        (err: Error) => {
-          // Not sent: fail the request with the Kest error.
-          const h = handler as Handler;
-          if (typeof h.onResponseError === 'function') h.onResponseError(null as never, err);
-          else h.onError?.(err);
-        },
+      const destination = destinationOf(
+        opts.path ?? '/',
+        opts.origin === undefined ? undefined : String(opts.origin),
       );
+      propagator
+        .headers({ baggage: joined(headers.baggage), traceparent: joined(headers.traceparent) }, destination)
+        .then(
+          (extra) => {
+            delete headers.baggage;
+            if (extra.baggage !== undefined) headers.baggage = extra.baggage;
+            if (extra.traceparent) headers.traceparent = extra.traceparent;
+            if (extra.tracestate) headers.tracestate = extra.tracestate;
+            dispatch({ ...opts, headers }, handler);
+          },
+          (err: Error) => {
+            // Not sent: fail the request with the Kest error.
+            const h = handler as Handler;
+            if (typeof h.onResponseError === 'function') h.onResponseError(null as never, err);
+            else h.onError?.(err);
+          },
+        );
       return true;
     };
 }

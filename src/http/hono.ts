@@ -8,6 +8,7 @@
  * A refusal returns the JSON response and the handler never runs. A Kest error thrown by the
  * handler (e.g. KestAuthorizationError) replaces the response with its refusal (403).
  */
+import type { Socket } from 'node:net';
 import type { Context, MiddlewareHandler, Next } from 'hono';
 import {
   type Admission,
@@ -41,6 +42,11 @@ function requestHeaders(c: Context): IncomingHeaders {
     : c.req.raw.headers;
 }
 
+/** The Node socket on @hono/node-server (for mTLS peer checks); undefined on other runtimes. */
+function nodeSocket(c: Context): Socket | undefined {
+  return (c.env as { incoming?: { socket?: Socket } } | undefined)?.incoming?.socket;
+}
+
 function info(c: Context) {
   return { method: c.req.method, url: c.req.url, headers: c.req.raw.headers };
 }
@@ -50,7 +56,12 @@ export function kestHono(options: KestHttpOptions | KestHttpCore = {}): Middlewa
   return async function kestMiddleware(c: Context, next: Next): Promise<Response | undefined> {
     let admission: Admission;
     try {
-      admission = await core.admit(requestHeaders(c));
+      admission = await core.admit(requestHeaders(c), {
+        method: c.req.method,
+        url: c.req.url,
+        socket: nodeSocket(c),
+        raw: c,
+      });
     } catch (err) {
       const refusal = core.refuse(err, 'ingress', info(c));
       if (!refusal) throw err;

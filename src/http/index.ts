@@ -6,8 +6,11 @@
 export {
   type Admission,
   type IncomingHeaders,
+  type IngressReason,
+  type IngressRequest,
   KestHttpCore,
   type KestHttpOptions,
+  KestIngressRefusal,
   KestMissingPassportError,
   type Phase,
   parseTraceparent,
@@ -23,4 +26,10 @@ export {
   BearerIdentityValidator,
   KestBearerTokenError,
 } from './identity.js';
-export { type OutboundHeaders, OutboundPropagator, type PropagatorOptions } from './outbound.js';
+export {
+  destinationMatcher,
+  type OutboundHeaders,
+  OutboundPropagator,
+  type PropagateTo,
+  type PropagatorOptions,
+} from './outbound.js';

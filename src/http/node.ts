@@ -46,7 +46,7 @@ export function kestNode<Req extends IncomingMessage, Res extends ServerResponse
     const request = { method: req.method, url: req.url, headers: req.headers };
     let admission: Admission;
     try {
-      admission = await core.admit(req.headers);
+      admission = await core.admit(req.headers, { ...request, socket: req.socket, raw: req });
     } catch (err) {
       const refusal = core.refuse(err, 'ingress', request) as Refusal; // ingress: always a refusal
       if (!res.headersSent) send(res, refusal);

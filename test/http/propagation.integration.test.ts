@@ -124,7 +124,7 @@ describe('fetch wrapper: every tier crosses the hop', () => {
 describe('undici dispatcher interceptor', () => {
   let agent: ReturnType<Agent['compose']>;
   beforeAll(() => {
-    agent = new Agent().compose(kestInterceptor({ cache: probeCache }));
+    agent = new Agent().compose(kestInterceptor({ cache: probeCache, propagateTo: ['127.0.0.1'] }));
   });
   afterAll(() => agent.close());
 
@@ -148,7 +148,7 @@ describe('undici dispatcher interceptor', () => {
   });
 
   it('a passport that cannot travel fails the request with the Kest error', async () => {
-    const bare = new Agent().compose(kestInterceptor());
+    const bare = new Agent().compose(kestInterceptor({ propagateTo: '*' }));
     try {
       await expect(
         runWithPassport(await passportOf(40), () => request(probe.service.url, { dispatcher: bare })),

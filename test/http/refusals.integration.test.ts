@@ -3,7 +3,7 @@
  * adapter. The handler must never run on a refusal (its run counter stays 0).
  */
 import { randomUUID } from 'node:crypto';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { FRAMEWORKS } from '../../examples/trusted-chain/servers.js';
 import {
   b64urlDecode,
@@ -298,10 +298,15 @@ describe('restored-passport cache', () => {
     const core = new KestHttpCore({ trust });
     const passport = await buildPassport([{ identity: ids[0]! }, { identity: ids[1]! }]);
     const headers = { baggage: await baggageFor(passport) };
+    const verify = vi.spyOn(core.verifier(), 'verify');
     const first = await core.admit(headers);
     const second = await core.admit(headers);
-    expect(second.passport).toBe(first.passport);
-    expect(second.report).toBe(first.report);
+    // The verdict is reused (verified once) but each request gets its own Passport (L4).
+    expect(verify).toHaveBeenCalledTimes(1);
+    expect(second.report?.tipHash).toBe(first.report?.tipHash);
+    expect(second.passport).not.toBe(first.passport);
+    expect(second.passport.entries.map((e) => e.hash)).toEqual(first.passport.entries.map((e) => e.hash));
+    expect(second.report?.passport).toBe(second.passport);
     // clearCaches() forgets both caches: the next arrival is verified from scratch.
     core.clearCaches();
     const third = await core.admit(headers);

@@ -71,7 +71,8 @@ export async function startChain(config: ChainConfig): Promise<RunningChain> {
   const path = config.path ?? '/chain';
   const calls = new Map<string, number>(config.hops.map((h) => [h.name, 0]));
   const services: RunningService[] = [];
-  const kestFetch = createKestFetch(config.propagation ?? {});
+  // Passports go only to the next hops (loopback here), never to third-party hosts.
+  const kestFetch = createKestFetch({ propagateTo: ['127.0.0.1'], ...(config.propagation ?? {}) });
   let next: string | undefined;
   try {
     for (let i = config.hops.length - 1; i >= 0; i--) {

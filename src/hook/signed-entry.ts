@@ -1,29 +1,45 @@
 import type { SignedEntry } from '../entry/signed.js';
 import type { KestEntryPayload } from '../entry/types.js';
 import { KestIdentityError } from '../errors.js';
+import { b64urlDecode } from '../wire/base64url.js';
 import { entryHash } from '../wire/hash.js';
-import { parseJws } from '../wire/jws.js';
+import { type JwsHeader, parseJws } from '../wire/jws.js';
+
+/** Providers sign with a fixed header: decode and validate each distinct one once. */
+const headerCache = new Map<string, JwsHeader>();
+const MAX_CACHED_HEADERS = 256;
 
 /**
- * A SignedEntry for a JWS this process just signed over `payload`: the JWS is parsed strictly (an
- * identity provider that returns garbage is an identity error) but the payload is not re-parsed and
- * re-validated — we built it. Saves a JSON.parse + validation per call on the hot path.
+ * A SignedEntry for a JWS this process just signed over `payload`. The first JWS with a given
+ * protected header is parsed strictly (an identity provider that returns garbage is an identity
+ * error); later ones reuse that header and only check the payload segment is the one we asked to
+ * sign and the signature decodes. The payload is not re-parsed: we built it. This saves a payload
+ * decode, a JSON.parse and a validation per protected call.
  */
-export function signedEntryFromPayload(jws: string, payload: KestEntryPayload): SignedEntry {
-  let parsed: ReturnType<typeof parseJws>;
+export function signedEntryFromPayload(
+  jws: string,
+  payload: KestEntryPayload,
+  payloadB64: string,
+): SignedEntry {
   try {
-    parsed = parseJws(jws);
+    const first = jws.indexOf('.');
+    const headerB64 = jws.slice(0, first);
+    let header = headerCache.get(headerB64);
+    if (!header) {
+      header = parseJws(jws).header;
+      if (headerCache.size >= MAX_CACHED_HEADERS) headerCache.clear();
+      headerCache.set(headerB64, header);
+    }
+    const second = first + 1 + payloadB64.length;
+    if (jws.slice(first + 1, second) !== payloadB64 || jws[second] !== '.') {
+      throw new Error('the JWS does not carry the payload that was signed');
+    }
+    const signature = b64urlDecode(jws.slice(second + 1), 'signature');
+    if (signature.length !== 64) throw new Error(`signature is ${signature.length} bytes, expected 64`);
+    return { jws, hash: entryHash(jws), header, payload, signature, signingInput: jws.slice(0, second) };
   } catch (err) {
     throw new KestIdentityError(`identity provider returned an invalid JWS: ${(err as Error).message}`, {
       cause: err,
     });
   }
-  return {
-    jws,
-    hash: entryHash(jws),
-    header: parsed.header,
-    payload,
-    signature: parsed.signature,
-    signingInput: parsed.signingInput,
-  };
 }

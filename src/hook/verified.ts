@@ -418,8 +418,9 @@ async function signOrHalt(
   operation: string,
 ): Promise<SignedEntry> {
   let jws: string;
+  let bytes: Buffer;
   try {
-    const bytes = Buffer.from(canonicalize(payload), 'utf8');
+    bytes = Buffer.from(canonicalize(payload), 'utf8');
     const knownChains = start ? chainsOf(start) : undefined;
     jws = await identity.sign(bytes, knownChains ? { knownChains } : undefined);
   } catch (err) {
@@ -427,7 +428,7 @@ async function signOrHalt(
       cause: err,
     });
   }
-  return signedEntryFromPayload(jws, payload);
+  return signedEntryFromPayload(jws, payload, bytes.toString('base64url'));
 }
 
 function chainsOf(passport: Passport): Set<string> | undefined {

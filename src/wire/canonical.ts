@@ -1,20 +1,77 @@
-import canonicalizeLib from 'canonicalize';
 import { KestError } from '../errors.js';
 
 /**
- * RFC 8785 JSON Canonicalization Scheme (JCS). Uses the maintained `canonicalize` package, which
- * rejects NaN/Infinity, lone surrogates and cycles; we wrap its failures in a typed error.
+ * RFC 8785 JSON Canonicalization Scheme (JCS).
+ *
+ * Written here rather than taken from the `canonicalize` package because it is on the signing hot
+ * path twice per protected call (the entry and the arguments' input_hash): on a typical 1.1 KB
+ * entry this version takes 5.1 µs against the package's 7.4 µs (bench/core.bench.ts, Node 20, the
+ * dev machine), mainly by checking strings with the native isWellFormed() instead of a JS loop and
+ * by bounding depth instead of tracking a Set of visited objects. It is differentially fuzzed
+ * against the package in test/core/canonical.test.ts.
+ *
+ * Numbers serialize as ECMAScript Number::toString (what JSON.stringify does for finite numbers,
+ * which is what RFC 8785 §3.2.2.3 specifies); strings as JSON.stringify (RFC 8785 §3.2.2.2: the
+ * same minimal escaping); object keys sorted by UTF-16 code units (the default sort). NaN,
+ * Infinity, lone surrogates, BigInt and structures deeper than MAX_DEPTH (including cycles) are
+ * refused with ERR_CANONICALIZE. As in JSON.stringify, `toJSON()` is honoured, and undefined,
+ * functions and symbols are dropped from objects and become null in arrays.
  */
+const MAX_DEPTH = 512;
+
+type WellFormed = { isWellFormed(): boolean };
+
+function fail(message: string): never {
+  throw new KestError('ERR_CANONICALIZE', `cannot canonicalize: ${message}`);
+}
+
+function write(value: unknown, depth: number): string | undefined {
+  switch (typeof value) {
+    case 'string':
+      if (!(value as unknown as WellFormed).isWellFormed()) fail('lone surrogate in a string');
+      return JSON.stringify(value);
+    case 'number':
+      if (!Number.isFinite(value)) fail(`${value} is not a finite number`);
+      return JSON.stringify(value);
+    case 'boolean':
+      return value ? 'true' : 'false';
+    case 'object': {
+      if (value === null) return 'null';
+      if (depth >= MAX_DEPTH) fail(`nested deeper than ${MAX_DEPTH} levels (or cyclic)`);
+      const withToJson = value as { toJSON?: () => unknown };
+      if (typeof withToJson.toJSON === 'function') return write(withToJson.toJSON(), depth + 1);
+      if (Array.isArray(value)) {
+        let out = '[';
+        for (let i = 0; i < value.length; i++) {
+          if (i > 0) out += ',';
+          out += write(value[i], depth + 1) ?? 'null';
+        }
+        return `${out}]`;
+      }
+      const record = value as Record<string, unknown>;
+      const keys = Object.keys(record).sort();
+      let out = '{';
+      let first = true;
+      for (const key of keys) {
+        const item = write(record[key], depth + 1);
+        if (item === undefined) continue;
+        if (!(key as unknown as WellFormed).isWellFormed()) fail('lone surrogate in a property name');
+        out += first ? '' : ',';
+        out += `${JSON.stringify(key)}:${item}`;
+        first = false;
+      }
+      return `${out}}`;
+    }
+    case 'bigint':
+      return fail('BigInt has no JSON form');
+    default:
+      return undefined; // undefined, function, symbol
+  }
+}
+
 export function canonicalize(value: unknown): string {
-  let out: string | undefined;
-  try {
-    out = canonicalizeLib(value);
-  } catch (err) {
-    throw new KestError('ERR_CANONICALIZE', `cannot canonicalize: ${(err as Error).message}`, { cause: err });
-  }
-  if (out === undefined) {
-    throw new KestError('ERR_CANONICALIZE', 'cannot canonicalize: value has no JSON form');
-  }
+  const out = write(value, 0);
+  if (out === undefined) fail('value has no JSON form');
   return out;
 }
 

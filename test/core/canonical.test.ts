@@ -2,6 +2,8 @@
  * RFC 8785 (JCS) canonicalization: TC-10 and the RFC's own examples (§3.2.2 number/string
  * serialization, §3.2.3 property sorting by UTF-16 code units, appendix B number formatting).
  */
+import canonicalizeReference from 'canonicalize';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { canonicalBytes, canonicalize, KestError } from '../../src/index.js';
 
@@ -119,5 +121,52 @@ describe('canonicalize (RFC 8785)', () => {
     expect(canonicalBytes({ b: 'ö', a: [true, null] }).toString('hex')).toBe(
       Buffer.from('{"a":[true,null],"b":"ö"}', 'utf8').toString('hex'),
     );
+  });
+});
+
+describe('canonicalize: differential fuzz against the `canonicalize` package (RFC 8785 reference)', () => {
+  // Any UTF-16 code unit, lone surrogates included.
+  const utf16 = fc.string({ unit: fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c)) });
+  const value = fc.letrec((tie) => ({
+    any: fc.oneof(
+      { depthSize: 'small' },
+      fc.constant(null),
+      fc.boolean(),
+      fc.double(),
+      fc.integer(),
+      utf16,
+      fc.array(tie('any'), { maxLength: 5 }),
+      fc.dictionary(utf16, tie('any'), { maxKeys: 5 }),
+    ),
+  })).any;
+
+  it('same output for every value the package accepts, a typed error where it refuses', () => {
+    fc.assert(
+      fc.property(value, (v) => {
+        let expected: string | undefined;
+        let refused = false;
+        try {
+          expected = canonicalizeReference(v);
+        } catch {
+          refused = true;
+        }
+        if (refused) {
+          expect(() => canonicalize(v)).toThrow(KestError);
+        } else {
+          expect(canonicalize(v)).toBe(expected);
+        }
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('refuses cycles and excessive depth with a typed error instead of overflowing the stack', () => {
+    const cyclic: Record<string, unknown> = { a: 1 };
+    cyclic.self = cyclic;
+    expect(() => canonicalize(cyclic)).toThrow(KestError);
+    let deep: unknown = 1;
+    for (let i = 0; i < 10_000; i++) deep = [deep];
+    expect(() => canonicalize(deep)).toThrow(/nested deeper/);
+    expect(() => canonicalize(10n)).toThrow(KestError);
   });
 });

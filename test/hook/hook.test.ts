@@ -457,6 +457,29 @@ describe('policy tiers and fail-secure (spec §3)', () => {
     expect(engine.callCount).toBe(0);
   });
 
+  it.each([
+    ['garbage', () => 'not-a-jws'],
+    ['a JWS over other bytes', () => svcA.sign(Buffer.from('{"other":"payload"}'))],
+    ['a truncated signature', (bytes: Uint8Array) => svcA.sign(bytes).slice(0, -4)],
+  ])(
+    'an identity provider that returns %s is an identity error and the function never runs',
+    async (_n, sign) => {
+      const liar = {
+        getWorkloadId: () => svcA.workloadId,
+        sign: (bytes: Uint8Array) => sign(bytes),
+      };
+      let runs = 0;
+      const f = kestVerified(
+        async function f() {
+          runs++;
+        },
+        { policy: 'p', identity: liar },
+      );
+      await expect(inScope(() => f())).rejects.toBeInstanceOf(KestIdentityError);
+      expect(runs).toBe(0);
+    },
+  );
+
   it('enterprise policy from the deployment cannot be bypassed from options; deviations only for their scope', async () => {
     configure({
       deployment: {

@@ -91,6 +91,26 @@ export function runWithPassport<T>(passport: Passport, fn: () => T): T {
   return runInScope({ passport }, fn);
 }
 
+/**
+ * What an ingress interceptor establishes for a request, set in one context switch: the verified
+ * passport, the raw upstream claims and (when a token was validated) the validated identity.
+ */
+export function runWithIngress<T>(
+  ingress: {
+    passport: Passport;
+    upstream?: IdentityClaims | undefined;
+    validated?: ValidatedIdentity | undefined;
+  },
+  fn: () => T,
+  ctx: Context = context.active(),
+): T {
+  ensureContextManager();
+  let next = ctx.setValue(SCOPE, { passport: ingress.passport } satisfies PassportScope);
+  if (ingress.upstream) next = next.setValue(UPSTREAM, Object.freeze({ ...ingress.upstream }));
+  if (ingress.validated) next = next.setValue(VALIDATED, Object.freeze({ ...ingress.validated }));
+  return context.with(next, fn);
+}
+
 /** Run fn with identity claims validated by this service (e.g. a Bearer JWT checked by the identity interceptor). */
 export function runWithValidatedIdentity<T>(identity: ValidatedIdentity, fn: () => T): T {
   ensureContextManager();

@@ -8,6 +8,7 @@ export {
   getUpstreamClaims,
   getValidatedIdentity,
   type IdentityClaims,
+  runWithIngress,
   runWithPassport,
   runWithUpstreamClaims,
   runWithValidatedIdentity,

@@ -7,19 +7,14 @@
  *      verified-tip cache makes a hop pay only for entries it has not verified before.
  *   2. identity interceptor (optional): validate a Bearer JWT; its claims override upstream ones.
  *
- * The handler then runs inside the ambient context (runWithPassport, runWithUpstreamClaims,
- * runWithValidatedIdentity, and the remote `traceparent` as parent span context). Any failure is a
+ * The handler then runs inside the ambient context (runWithIngress: the passport, the upstream
+ * claims, the validated identity; and the remote `traceparent` as parent span context). Any failure is a
  * refusal: JSON `{"error": code, "message": ...}` with 400 / 401 / 403 / 5xx, and the handler never
  * runs. Errors are mapped by their stable `code`, never by message.
  */
 import type { Socket } from 'node:net';
 import { context, type SpanContext, TraceFlags, trace } from '@opentelemetry/api';
-import {
-  runWithPassport,
-  runWithUpstreamClaims,
-  runWithValidatedIdentity,
-  type ValidatedIdentity,
-} from '../context/context.js';
+import { runWithIngress, type ValidatedIdentity } from '../context/context.js';
 import type { SignedEntry } from '../entry/signed.js';
 import {
   KestAuthorizationError,
@@ -670,15 +665,11 @@ export class KestHttpCore {
 
   /** Run fn (the rest of the request) inside the ambient context of an admission. */
   run<T>(admission: Admission, fn: () => T): T {
-    const inner = () =>
-      runWithPassport(admission.passport, () =>
-        runWithUpstreamClaims(admission.upstream, () =>
-          admission.validated ? runWithValidatedIdentity(admission.validated, fn) : fn(),
-        ),
-      );
-    return admission.remoteSpan
-      ? context.with(trace.setSpanContext(context.active(), admission.remoteSpan), inner)
-      : inner();
+    // One context switch for the passport, the upstream claims and the validated identity.
+    const base = admission.remoteSpan
+      ? trace.setSpanContext(context.active(), admission.remoteSpan)
+      : context.active();
+    return runWithIngress(admission, fn, base);
   }
 
   /**

@@ -55,6 +55,33 @@ if (process.env.KEST_BENCH_FILTER === undefined) {
     rows.push(...(JSON.parse(line.slice(ROWS_MARK.length)) as unknown[]));
   }
   console.table(rows);
+  // The OPA client's own cost: its round trip minus a bare fetch of the same request, same server.
+  type Row = { name: string; median_us?: number; p99_us?: number };
+  const find = (prefix: string) => (rows as Row[]).find((r) => r.name.startsWith(prefix));
+  const overhead: Record<string, { median_us: number; p99_us: number }> = {};
+  for (const [label, client, bare] of [
+    [
+      'global fetch',
+      'opa client round trip (global fetch',
+      'bare fetch round trip (same OPA request, global fetch',
+    ],
+    ['undici Agent', 'opa client round trip (undici', 'bare fetch round trip (same OPA request, undici'],
+  ] as const) {
+    const c = find(client);
+    const b = find(bare);
+    if (
+      c?.median_us !== undefined &&
+      b?.median_us !== undefined &&
+      c.p99_us !== undefined &&
+      b.p99_us !== undefined
+    ) {
+      overhead[label] = {
+        median_us: +(c.median_us - b.median_us).toFixed(2),
+        p99_us: +(c.p99_us - b.p99_us).toFixed(2),
+      };
+    }
+  }
+  console.log('OPA client overhead over a bare fetch of the same request (target p99 < 1000 µs):', overhead);
   const out = {
     area: 'policy',
     date: new Date().toISOString(),
@@ -72,6 +99,7 @@ if (process.env.KEST_BENCH_FILTER === undefined) {
       protected_calls_per_s: 9000,
     },
     results: rows,
+    opa_client_overhead_us: overhead,
   };
   const file = join(dirname(fileURLToPath(import.meta.url)), 'results', 'policy.json');
   mkdirSync(dirname(file), { recursive: true });
@@ -190,6 +218,24 @@ add('cedar local: 1 policy, allow (evaluate)', async () => {
       policies: { staticPolicies: libraryText },
       entities: [],
     });
+  })
+  // Baselines: the same request and parse with no Kest client, so client overhead = client − bare.
+  .add('bare fetch round trip (same OPA request, global fetch)', async () => {
+    const res = await fetch(`${base}/v1/data/kest/min_trust`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ input: context }),
+    });
+    (await res.json()) as unknown;
+  })
+  .add('bare fetch round trip (same OPA request, undici Agent)', async () => {
+    const res = await fetch(`${base}/v1/data/kest/min_trust`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ input: context }),
+      dispatcher,
+    } as unknown as RequestInit);
+    (await res.json()) as unknown;
   })
   .add('opa client round trip (global fetch, loopback child)', async () => {
     await opa.evaluate('e', ['kest.min_trust'], context);

@@ -7,7 +7,7 @@
 import { KestConfigurationError, KestPolicyEngineError } from '../errors.js';
 import { type CedarContextShape, toCedarContext } from './cedar-context.js';
 import { KestUnknownPolicyError, requirePolicyNames } from './errors.js';
-import { postJson, REST_DEFAULTS, type RestEngineOptions, validateBaseUrl, validateTimeout } from './http.js';
+import { postJson, type RestEngineOptions, restSettings, validateBaseUrl } from './http.js';
 import type { EvaluateOptions, EvaluationContext, PolicyDecision, PolicyEngine } from './types.js';
 
 export interface CedarPolicyEngineOptions extends RestEngineOptions {
@@ -46,12 +46,7 @@ export class CedarPolicyEngine implements PolicyEngine {
     this.#defaultResourceId = options.defaultResourceId ?? 'default';
     this.#shape = options.contextShape ?? 'both';
     this.#known = options.policies === undefined ? undefined : new Set(options.policies);
-    this.#http = {
-      timeoutMs: validateTimeout('CedarPolicyEngine', options.timeoutMs),
-      maxResponseBytes: options.maxResponseBytes ?? REST_DEFAULTS.maxResponseBytes,
-      headers: options.headers,
-      dispatcher: options.dispatcher,
-    };
+    this.#http = restSettings('CedarPolicyEngine', options);
   }
 
   assertPolicies(names: Iterable<string>): void {

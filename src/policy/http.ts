@@ -46,6 +46,19 @@ export function validateTimeout(engine: string, timeoutMs: number | undefined): 
   return value;
 }
 
+export type RestSettings = Required<Pick<RestEngineOptions, 'timeoutMs' | 'maxResponseBytes'>> &
+  Pick<RestEngineOptions, 'headers' | 'dispatcher'>;
+
+/** The validated per-call settings of a REST engine, from its options. */
+export function restSettings(engine: string, options: RestEngineOptions): RestSettings {
+  return {
+    timeoutMs: validateTimeout(engine, options.timeoutMs),
+    maxResponseBytes: options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
+    headers: options.headers,
+    dispatcher: options.dispatcher,
+  };
+}
+
 /**
  * POSTs a JSON body and returns the parsed JSON answer of a 200 response. Every other outcome throws
  * KestPolicyEngineError whose `failure` says which: `unreachable` (refused, reset, closed before an
@@ -56,8 +69,7 @@ export async function postJson(
   engine: string,
   url: string,
   body: unknown,
-  options: Required<Pick<RestEngineOptions, 'timeoutMs' | 'maxResponseBytes'>> &
-    Pick<RestEngineOptions, 'headers' | 'dispatcher'>,
+  options: RestSettings,
   signal?: AbortSignal,
 ): Promise<unknown> {
   if (signal?.aborted) {

@@ -5,7 +5,7 @@
  */
 import { KestConfigurationError, KestPolicyEngineError } from '../errors.js';
 import { KestUnknownPolicyError, requirePolicyNames } from './errors.js';
-import { postJson, REST_DEFAULTS, type RestEngineOptions, validateBaseUrl, validateTimeout } from './http.js';
+import { postJson, type RestEngineOptions, restSettings, validateBaseUrl } from './http.js';
 import type { EvaluateOptions, EvaluationContext, PolicyDecision, PolicyEngine } from './types.js';
 
 export interface OPAPolicyEngineOptions extends RestEngineOptions {
@@ -38,12 +38,7 @@ export class OPAPolicyEngine implements PolicyEngine {
       for (const [name, path] of Object.entries(options.paths)) dataPath(name, path);
     }
     this.#paths = options.paths;
-    this.#http = {
-      timeoutMs: validateTimeout('OPAPolicyEngine', options.timeoutMs),
-      maxResponseBytes: options.maxResponseBytes ?? REST_DEFAULTS.maxResponseBytes,
-      headers: options.headers,
-      dispatcher: options.dispatcher,
-    };
+    this.#http = restSettings('OPAPolicyEngine', options);
   }
 
   /** With a `paths` record, throws KestConfigurationError for names it does not map. */

@@ -20,6 +20,8 @@ export interface MockPolicyEngineOptions {
   policies?: Readonly<Record<string, MockBehaviour>>;
   /** For names not in `policies`. Default: an unknown-policy error, as real engines do. */
   fallback?: MockBehaviour;
+  /** How many recent calls `calls` keeps. Default 10,000. */
+  maxRecordedCalls?: number;
 }
 
 export interface MockPolicyCall {
@@ -29,7 +31,10 @@ export interface MockPolicyCall {
 }
 
 export class MockPolicyEngine implements PolicyEngine {
+  /** The most recent calls (at most `maxRecordedCalls`), oldest first. */
   readonly calls: MockPolicyCall[] = [];
+  #callCount = 0;
+  readonly #maxRecorded: number;
   readonly #policies = new Map<string, MockBehaviour>();
   #fallback: MockBehaviour | undefined;
   closed = false;
@@ -38,6 +43,7 @@ export class MockPolicyEngine implements PolicyEngine {
     for (const [name, behaviour] of Object.entries(options.policies ?? {}))
       this.#policies.set(name, behaviour);
     this.#fallback = options.fallback;
+    this.#maxRecorded = options.maxRecordedCalls ?? 10_000;
   }
 
   static allowAll(): MockPolicyEngine {
@@ -48,8 +54,9 @@ export class MockPolicyEngine implements PolicyEngine {
     return new MockPolicyEngine({ fallback: 'deny' });
   }
 
+  /** Every call since construction or reset(), recorded or not. */
   get callCount(): number {
-    return this.calls.length;
+    return this.#callCount;
   }
 
   set(policy: string, behaviour: MockBehaviour): this {
@@ -64,6 +71,7 @@ export class MockPolicyEngine implements PolicyEngine {
 
   reset(): void {
     this.calls.length = 0;
+    this.#callCount = 0;
   }
 
   async evaluate(
@@ -72,7 +80,11 @@ export class MockPolicyEngine implements PolicyEngine {
     context: EvaluationContext,
     options?: EvaluateOptions,
   ): Promise<PolicyDecision> {
+    this.#callCount++;
     this.calls.push({ entryId, policyNames: [...policyNames], context });
+    // Bounded, so a long benchmark or dev server does not accumulate every context (amortised O(1)).
+    if (this.calls.length >= 2 * this.#maxRecorded)
+      this.calls.splice(0, this.calls.length - this.#maxRecorded);
     requirePolicyNames(policyNames, 'MockPolicyEngine');
     for (const name of policyNames) {
       const behaviour = this.#policies.get(name) ?? this.#fallback;

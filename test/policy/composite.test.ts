@@ -117,3 +117,19 @@ describe('MockPolicyEngine', () => {
     await expect(hung).rejects.toMatchObject({ failure: 'timeout' });
   });
 });
+
+describe('MockPolicyEngine call records', () => {
+  it('keeps the most recent calls only, and counts every call', async () => {
+    const { MockPolicyEngine } = await import('../../src/policy/mock.js');
+    const engine = new MockPolicyEngine({ fallback: 'allow', maxRecordedCalls: 3 });
+    const ctx = { environment: { policy_tier: 'function' } } as unknown as Parameters<
+      typeof engine.evaluate
+    >[2];
+    for (let i = 0; i < 10; i++) await engine.evaluate(`e${i}`, ['p'], ctx);
+    expect(engine.callCount).toBe(10);
+    expect(engine.calls.length).toBeLessThan(6);
+    expect(engine.calls[engine.calls.length - 1]?.entryId).toBe('e9');
+    engine.reset();
+    expect(engine.callCount).toBe(0);
+  });
+});

@@ -207,3 +207,38 @@ describe('the cache still works', () => {
     expect(core.restoreCacheStats.size).toBe(1);
   });
 });
+
+describe('keyed by the declared chain tip, served only for the exact same bytes', () => {
+  const { ids, trust } = workloads(3);
+
+  it('two passports with the same tip but other bytes (sibling order) never share a slot', async () => {
+    // root → (a, b) → join: the siblings a and b may come in either order; the tip is the same.
+    const base = await buildPassport([{ identity: ids[0]!, sourceType: 'internal' }]);
+    const withA = await buildPassport([{ identity: ids[1]!, operation: 'a', parents: [0] }], base);
+    const withAB = await buildPassport([{ identity: ids[2]!, operation: 'b', parents: [0] }], withA);
+    const joined = await buildPassport([{ identity: ids[0]!, operation: 'join', parents: [1, 2] }], withAB);
+    const [r, a, b, j] = joined.toJSON() as [string, string, string, string];
+    const core = new KestHttpCore({ trust });
+    const verify = vi.spyOn(PassportVerifier.prototype, 'verify');
+    try {
+      const first = await core.admit({ baggage: await baggageFor(joined) });
+      expect(first.passport.entries.map((e) => e.payload.operation)).toEqual(['op0', 'a', 'b', 'join']);
+      const swapped = (await import('../../src/passport/passport.js')).Passport.fromJws([r, b, a, j]);
+      expect(swapped.tipHash).toBe(joined.tipHash);
+      const second = await core.admit({ baggage: await baggageFor(swapped) });
+      // not served from the first slot: its own entries, in its own order, verified on their own
+      expect(second.passport.entries.map((e) => e.payload.operation)).toEqual(['op0', 'b', 'a', 'join']);
+      expect(verify).toHaveBeenCalledTimes(2);
+      // the same bytes again (the slot for this tip now holds them): a hit, no third verification
+      const again = await core.admit({ baggage: await baggageFor(swapped) });
+      expect(again.passport.entries.map((e) => e.payload.operation)).toEqual(['op0', 'b', 'a', 'join']);
+      expect(verify).toHaveBeenCalledTimes(2);
+      // and the first bytes, whose slot was replaced, are verified again rather than served wrongly
+      const first2 = await core.admit({ baggage: await baggageFor(joined) });
+      expect(first2.passport.entries.map((e) => e.payload.operation)).toEqual(['op0', 'a', 'b', 'join']);
+      expect(verify).toHaveBeenCalledTimes(3);
+    } finally {
+      verify.mockRestore();
+    }
+  });
+});

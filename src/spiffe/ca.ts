@@ -212,28 +212,22 @@ export class DevCertificateAuthority {
 
   /** Issue an X.509-SVID (leaf + this CA's intermediates) with a fresh key. */
   issue(options: IssueOptions): X509SVID {
-    const id = options.id.startsWith('/') ? `${this.trustDomain.idString()}${options.id}` : options.id;
-    const now = Date.now();
-    const keys = generateKey(options.keyType ?? 'ec-p256');
-    const leaf = issueCertificate(
-      {
-        subjectCN: id,
-        uris: options.uris ?? [id],
-        isCA: options.isCA ?? false,
-        keyUsage:
-          options.keyUsage ?? KeyUsage.digitalSignature | KeyUsage.keyEncipherment | KeyUsage.keyAgreement,
-        notBefore: options.notBefore ?? second(now),
-        notAfter: options.notAfter ?? second(now + (options.ttlSeconds ?? 3600) * 1000),
-        extKeyUsage: true,
-      },
-      keys.publicKey,
-      { name: this.#name, key: this.#key, publicKey: this.#publicKey },
+    const { certificates, privateKey } = this.#issueLeaf(
+      options,
+      KeyUsage.digitalSignature | KeyUsage.keyEncipherment | KeyUsage.keyAgreement,
     );
-    return new X509SVID([leaf, ...this.intermediates], keys.privateKey);
+    return new X509SVID(certificates, privateKey);
   }
 
   /** A leaf certificate only, skipping the SVID checks (tests of what verifiers reject). */
   issueRaw(options: IssueOptions): { certificates: ParsedCertificate[]; privateKey: KeyObject } {
+    return this.#issueLeaf(options, KeyUsage.digitalSignature);
+  }
+
+  #issueLeaf(
+    options: IssueOptions,
+    defaultKeyUsage: number,
+  ): { certificates: ParsedCertificate[]; privateKey: KeyObject } {
     const id = options.id.startsWith('/') ? `${this.trustDomain.idString()}${options.id}` : options.id;
     const now = Date.now();
     const keys = generateKey(options.keyType ?? 'ec-p256');
@@ -242,7 +236,7 @@ export class DevCertificateAuthority {
         subjectCN: id,
         uris: options.uris ?? [id],
         isCA: options.isCA ?? false,
-        keyUsage: options.keyUsage ?? KeyUsage.digitalSignature,
+        keyUsage: options.keyUsage ?? defaultKeyUsage,
         notBefore: options.notBefore ?? second(now),
         notAfter: options.notAfter ?? second(now + (options.ttlSeconds ?? 3600) * 1000),
         extKeyUsage: true,

@@ -10,7 +10,7 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { chromium } from 'playwright-core';
+import { launchChromium } from '../../test/support/chromium.js';
 
 const html = resolve(process.argv[2] ?? '.kest-demo/lineage.html');
 const png = resolve(process.argv[3] ?? 'docs/img/demo-lineage.png');
@@ -18,18 +18,7 @@ if (!existsSync(html)) {
   process.stderr.write(`${html} does not exist: run \`npm run demo -- --viz\` first\n`);
   process.exit(2);
 }
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-  args: [
-    '--headless',
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-    '--no-first-run',
-  ],
-});
+const browser = await launchChromium();
 try {
   const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
   await page.goto(pathToFileURL(html).href);

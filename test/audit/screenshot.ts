@@ -7,26 +7,15 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { chromium } from 'playwright-core';
 import { renderHtml } from '../../src/audit/index.js';
+import { launchChromium } from '../support/chromium.js';
 import { viewerScenario } from './scenario.js';
 
 const { reports } = await viewerScenario();
 const dir = mkdtempSync(join(tmpdir(), 'kest-shot-'));
 const file = join(dir, 'viewer.html');
 writeFileSync(file, renderHtml(reports, { title: 'Kest lineage — kest viz' }));
-const browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
-  args: [
-    '--headless',
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-    '--no-first-run',
-  ],
-});
+const browser = await launchChromium();
 try {
   const page = await browser.newPage({ viewport: { width: 1400, height: 1100 } });
   await page.goto(pathToFileURL(file).href);

@@ -184,6 +184,36 @@ describe('kest verify', () => {
     expect((await kest([...base, '--expected-tip', 'abc'])).code).toBe(2);
   });
 
+  it('--partial-lineage: entries of another runtime without kest.source_type verify with trust unchecked', async () => {
+    // What the Python reference writes: no kest.source_type label, its own runtime name, root trust 100.
+    const foreign = await buildPassport([
+      {
+        identity: identities[0]!,
+        operation: 'py.ingest',
+        mutate: (p) => {
+          p.runtime = { name: 'kest-python', version: '0.3.0' };
+          p.trust_score = 100;
+        },
+      },
+      { identity: identities[0]!, operation: 'ts.answer' },
+    ]);
+    const file = join(dir, 'foreign.json');
+    writeFileSync(file, foreign.serialize());
+    const strict = await kest(['verify', file, '--jwks', jwks()]);
+    expect(strict.code).toBe(1);
+    expect(strict.stdout).toMatch(/trust_mismatch at entry 0/);
+    const partial = await kest(['verify', file, '--jwks', jwks(), '--partial-lineage', '--json']);
+    expect(partial.code).toBe(0);
+    expect(JSON.parse(partial.stdout)).toMatchObject({ valid: true, uncheckedTrust: [0] });
+    // a kest-ts entry is never exempt: our runtime always writes the label it needs
+    const ours = await buildPassport([
+      { identity: identities[0]!, operation: 'ts.root', mutate: (p) => void (p.trust_score = 100) },
+    ]);
+    writeFileSync(file, ours.serialize());
+    const stillStrict = await kest(['verify', file, '--jwks', jwks(), '--partial-lineage']);
+    expect(stillStrict.code).toBe(1);
+  });
+
   it('exit 2 for usage and configuration errors', async () => {
     const cases: [string[], RegExp][] = [
       [['verify', passportFile], /--jwks/],

@@ -1,5 +1,5 @@
 /**
- * `kest verify <passport.json|-> --jwks FILE [--sanitizers FILE] [--expected-tip HASH] [--json]`:
+ * `kest verify <passport.json|-> --jwks FILE [--sanitizers FILE] [--expected-tip HASH] [--partial-lineage] [--json]`:
  * the offline audit. Runs every check of KEST-SPEC §2 against keys anchored in the JWKS.
  * Exit 0 valid, 1 invalid (prints code, reason, entry index and id), 2 usage or configuration error.
  */
@@ -57,6 +57,7 @@ interface VerifyCliOptions {
   jwks: string[];
   sanitizers?: string;
   expectedTip?: string;
+  partialLineage?: boolean;
   json?: boolean;
 }
 
@@ -99,6 +100,10 @@ export function register(program: Command): void {
       '--expected-tip <hash>',
       'the chain tip the sender declared (kest.chain_tip): the last entry must hash to it',
     )
+    .option(
+      '--partial-lineage',
+      'entries of other runtimes without kest.source_type (e.g. the Python reference): check signatures, links and taints, leave trust unchecked and list them',
+    )
     .option('--json', 'print the result as JSON')
     .action(async (source: string, options: VerifyCliOptions, command: Command) => {
       let trust: JwksTrustSource;
@@ -120,7 +125,11 @@ export function register(program: Command): void {
         });
       }
       const text = await readPassportInput(source, command);
-      const verifier = new PassportVerifier({ trust, sanitizers });
+      const verifier = new PassportVerifier({
+        trust,
+        sanitizers,
+        ...(options.partialLineage ? { strictLineage: false } : {}),
+      });
       try {
         const report = await verifier.verify(
           text,

@@ -207,7 +207,13 @@ describe('kest verify', () => {
     expect(JSON.parse(partial.stdout)).toMatchObject({ valid: true, uncheckedTrust: [0] });
     // a kest-ts entry is never exempt: our runtime always writes the label it needs
     const ours = await buildPassport([
-      { identity: identities[0]!, operation: 'ts.root', mutate: (p) => void (p.trust_score = 100) },
+      {
+        identity: identities[0]!,
+        operation: 'ts.root',
+        mutate: (p) => {
+          p.trust_score = 100;
+        },
+      },
     ]);
     writeFileSync(file, ours.serialize());
     const stillStrict = await kest(['verify', file, '--jwks', jwks(), '--partial-lineage']);

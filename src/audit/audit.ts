@@ -219,8 +219,15 @@ export function lazyNode(
     source,
     crossTrace: false,
     order,
+    ...freshAuditState(),
+  };
+}
+
+/** The per-audit state of a node before any trace has audited it (also for cross-trace copies). */
+function freshAuditState() {
+  return {
     index: -1,
-    status: 'unverified',
+    status: 'unverified' as const,
     reason: undefined,
     message: undefined,
     sanitized: false,
@@ -404,12 +411,7 @@ export class Auditor {
             ...parseNode(elsewhere),
             crossTrace: true,
             order: order++,
-            index: -1,
-            status: 'unverified',
-            reason: undefined,
-            message: undefined,
-            sanitized: false,
-            supersededBy: undefined,
+            ...freshAuditState(),
           };
           nodes.set(hash, copy);
           queue.push(copy);

@@ -11,13 +11,8 @@ import { sign as cryptoSign, generateKeyPairSync } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { Bench } from 'tinybench';
-import {
-  buildEntry,
-  canonicalBytes,
-  kestVerified,
-  LocalEd25519Provider,
-  runWithPassport,
-} from '../src/index.js';
+import { buildEntry, canonicalBytes } from '../src/entry/index.js';
+import { kestVerified, LocalEd25519Provider, runWithPassport } from '../src/index.js';
 import { MockPolicyEngine } from '../src/policy/mock.js';
 import { buildPassport } from '../test/support/chain.js';
 

@@ -23,7 +23,7 @@ import { Agent } from 'undici';
 import { kestVerified } from '../src/hook/index.js';
 import { LocalEd25519Provider } from '../src/identity/local.js';
 import { CedarLocalEngine, KEST_POLICY_LIBRARY_DIR } from '../src/policy/cedar.js';
-import { CedarPolicyEngine, OPAPolicyEngine, toCedarContext } from '../src/policy/index.js';
+import { CedarAgentEngine, OPAPolicyEngine, toCedarContext } from '../src/policy/index.js';
 import type { EvaluationContext } from '../src/policy/types.js';
 
 /**
@@ -173,7 +173,7 @@ const base = `http://127.0.0.1:${portLine.toString().trim()}`;
 const opa = new OPAPolicyEngine({ url: base });
 const dispatcher = new Agent({ keepAliveTimeout: 60_000, connections: 4 });
 const opaUndici = new OPAPolicyEngine({ url: base, dispatcher });
-const agent = new CedarPolicyEngine({ url: `${base}/v1` });
+const agent = new CedarAgentEngine({ url: `${base}/v1` });
 
 // A protected call end to end (sign + Cedar + run), no decision cache.
 const identity = new LocalEd25519Provider({ workloadId: 'spiffe://kest.demo/exporter', quiet: true });

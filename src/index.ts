@@ -1,21 +1,57 @@
 /**
- * kest: the core entry point — wire format, entries, passports, verification, trust, identity.
- * Integrations live behind subpath exports (kest/spiffe, kest/express, ...).
+ * kest: what an application calls — the hook (kestVerified / @verified), configure(), the ambient
+ * context, passports and their verifier, trust sources, identity providers, the trust model,
+ * errors and types. Building blocks live behind subpaths: kest/wire (JCS, JWS, hashes, entries),
+ * kest/testing (mocks), and one subpath per integration (kest/spiffe, kest/express, ...).
  */
 
-export * from './context/index.js';
-export * from './entry/index.js';
+export {
+  getCurrentAgent,
+  getCurrentJwt,
+  getCurrentPassport,
+  getCurrentTask,
+  getCurrentUser,
+  getUpstreamClaims,
+  getValidatedIdentity,
+  type IdentityClaims,
+  runWithPassport,
+  runWithUpstreamClaims,
+  runWithValidatedIdentity,
+  type ValidatedIdentity,
+} from './context/index.js';
+export type { KestEntryPayload, PolicyContextPayload, SignedEntry } from './entry/index.js';
 export * from './errors.js';
-export * from './hook/index.js';
+export {
+  configure,
+  type DeploymentConfig,
+  type DeviationRule,
+  type KestConfigureOptions,
+  type KestVerifiedOptions,
+  kestVerified,
+  loadDeploymentFile,
+  loadDeploymentFromEnv,
+  MAX_HASHED_INPUT_BYTES,
+  parseDeploymentConfig,
+  type Resolvable,
+  resetConfiguration,
+  verified,
+} from './hook/index.js';
 export { Ed25519Key, jwkThumbprint } from './identity/ed25519.js';
 export { LocalEd25519Provider } from './identity/local.js';
-export { MockIdentityProvider } from './identity/mock.js';
 export type { IdentityProvider, PublicJwk, SigningKey, SignOptions } from './identity/provider.js';
 export { JwksTrustSource } from './keys/jwks.js';
 export type { KeyRequest, TrustSource } from './keys/trust-source.js';
 export { type KestLogger, silentLogger, stderrLogger } from './logger.js';
 export * from './passport/index.js';
-export * from './policy/types.js';
+export {
+  type Deviation,
+  type EvaluateOptions,
+  type EvaluationContext,
+  type IdentityContext,
+  POLICY_TIERS,
+  type PolicyDecision,
+  type PolicyEngine,
+  type PolicyTier,
+} from './policy/types.js';
 export * from './trust/index.js';
 export { PACKAGE_VERSION } from './version.js';
-export * from './wire/index.js';

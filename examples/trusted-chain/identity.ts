@@ -14,11 +14,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LocalEd25519Provider } from '../../src/identity/local.js';
 import type { IdentityProvider, PublicJwk } from '../../src/identity/provider.js';
-import { SPIREProvider } from '../../src/identity/spire.js';
 import { JwksTrustSource } from '../../src/keys/jwks.js';
-import { SpiffeTrustSource } from '../../src/keys/spiffe.js';
 import type { TrustSource } from '../../src/keys/trust-source.js';
 import { DevAgent } from '../../src/spiffe/dev-agent.js';
+import { SPIREProvider } from '../../src/spiffe/spire.js';
+import { SpiffeTrustSource } from '../../src/spiffe/trust-source.js';
 import type { X509Source } from '../../src/spiffe/x509source.js';
 
 export type IdentityMode = 'local' | 'spiffe';

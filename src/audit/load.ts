@@ -26,9 +26,9 @@ export async function loadTrustSource(files: TrustFiles): Promise<TrustSource> {
   if (jwks.length > 0 && files.bundle) throw new KestConfigurationError('give --jwks or --bundle, not both');
   if (jwks.length > 0) return JwksTrustSource.fromFile(...jwks);
   if (files.bundle) {
-    let mod: typeof import('../keys/spiffe.js');
+    let mod: typeof import('../spiffe/trust-source.js');
     try {
-      mod = await import('../keys/spiffe.js');
+      mod = await import('../spiffe/trust-source.js');
     } catch (err) {
       throw new KestConfigurationError(
         'SPIFFE bundles are not available in this build (kest/spiffe missing)',

@@ -1,4 +1,4 @@
-import { KestEntryError, KestError } from '../errors.js';
+import { KestEntryError } from '../errors.js';
 import { entryHash } from '../wire/hash.js';
 import { type JwsHeader, type JwsLimits, parseJws } from '../wire/jws.js';
 import type { KestEntryPayload } from './types.js';
@@ -33,8 +33,4 @@ export function parseSignedEntry(jws: unknown, limits?: JwsLimits): SignedEntry 
     signature: parsed.signature,
     signingInput: parsed.signingInput,
   };
-}
-
-export function isKestError(err: unknown): err is KestError {
-  return err instanceof KestError;
 }

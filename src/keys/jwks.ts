@@ -1,7 +1,7 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { KestConfigurationError, KestVerificationError } from '../errors.js';
-import type { PublicJwk } from '../identity/provider.js';
+import type { PublicJwk } from '../wire/jwk.js';
 import { algForKey } from '../wire/jws.js';
 import type { KeyRequest, TrustSource } from './trust-source.js';
 

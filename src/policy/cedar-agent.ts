@@ -1,5 +1,5 @@
 /**
- * CedarPolicyEngine: asks a Cedar Agent sidecar (permitio/cedar-agent) over REST (KEST-SPEC §6):
+ * CedarAgentEngine: asks a Cedar Agent sidecar (permitio/cedar-agent) over REST (KEST-SPEC §6):
  * `POST {url}/is_authorized` with `{principal, action, resource, context}`; allow only on
  * `"decision": "Allow"`. Entity uids travel in Cedar syntax (`Kest::Action::"min-trust"`), as the
  * agent parses them. cedar-agent mounts its API under `/v1`: use `url: "http://host:8180/v1"`.
@@ -7,10 +7,10 @@
 import { KestConfigurationError, KestPolicyEngineError } from '../errors.js';
 import { type CedarContextShape, toCedarContext } from './cedar-context.js';
 import { KestUnknownPolicyError, requirePolicyNames } from './errors.js';
-import { postJson, type RestEngineOptions, restSettings, validateBaseUrl } from './http.js';
+import { postJson, type RestEngineOptions, restSettings, validateBaseUrl } from './rest.js';
 import type { EvaluateOptions, EvaluationContext, PolicyDecision, PolicyEngine } from './types.js';
 
-export interface CedarPolicyEngineOptions extends RestEngineOptions {
+export interface CedarAgentEngineOptions extends RestEngineOptions {
   /** Base URL of the agent's API, e.g. `http://127.0.0.1:8180/v1`. */
   url: string;
   /** Default `Kest::Workload`, `Kest::Action`, `Kest::Resource` (the same mapping as CedarLocalEngine). */
@@ -28,7 +28,7 @@ export interface CedarPolicyEngineOptions extends RestEngineOptions {
   policies?: readonly string[];
 }
 
-export class CedarPolicyEngine implements PolicyEngine {
+export class CedarAgentEngine implements PolicyEngine {
   readonly url: string;
   readonly #principalType: string;
   readonly #actionType: string;
@@ -38,22 +38,22 @@ export class CedarPolicyEngine implements PolicyEngine {
   readonly #known: ReadonlySet<string> | undefined;
   readonly #http: Parameters<typeof postJson>[3];
 
-  constructor(options: CedarPolicyEngineOptions) {
-    this.url = `${validateBaseUrl('CedarPolicyEngine', options.url)}/is_authorized`;
+  constructor(options: CedarAgentEngineOptions) {
+    this.url = `${validateBaseUrl('CedarAgentEngine', options.url)}/is_authorized`;
     this.#principalType = options.principalType ?? 'Kest::Workload';
     this.#actionType = options.actionType ?? 'Kest::Action';
     this.#resourceType = options.resourceType ?? 'Kest::Resource';
     this.#defaultResourceId = options.defaultResourceId ?? 'default';
     this.#shape = options.contextShape ?? 'both';
     this.#known = options.policies === undefined ? undefined : new Set(options.policies);
-    this.#http = restSettings('CedarPolicyEngine', options);
+    this.#http = restSettings('CedarAgentEngine', options);
   }
 
   assertPolicies(names: Iterable<string>): void {
     if (this.#known === undefined) return;
     const unknown = [...names].filter((name) => !this.#known!.has(name));
     if (unknown.length > 0) {
-      throw new KestConfigurationError(`CedarPolicyEngine: unknown policy name(s) ${unknown.join(', ')}`);
+      throw new KestConfigurationError(`CedarAgentEngine: unknown policy name(s) ${unknown.join(', ')}`);
     }
   }
 
@@ -63,23 +63,17 @@ export class CedarPolicyEngine implements PolicyEngine {
     context: EvaluationContext,
     options?: EvaluateOptions,
   ): Promise<PolicyDecision> {
-    requirePolicyNames(policyNames, 'CedarPolicyEngine');
+    requirePolicyNames(policyNames, 'CedarAgentEngine');
     for (const name of policyNames) {
       if (this.#known !== undefined && !this.#known.has(name))
-        throw new KestUnknownPolicyError(name, 'CedarPolicyEngine');
+        throw new KestUnknownPolicyError(name, 'CedarAgentEngine');
     }
     const principal = uid(this.#principalType, context.subject.workload);
     const resource = uid(this.#resourceType, context.object.id || this.#defaultResourceId);
     const cedarContext = toCedarContext(context, this.#shape);
     for (const name of policyNames) {
       const body = { principal, action: uid(this.#actionType, name), resource, context: cedarContext };
-      const answer = await postJson(
-        `CedarPolicyEngine(${name})`,
-        this.url,
-        body,
-        this.#http,
-        options?.signal,
-      );
+      const answer = await postJson(`CedarAgentEngine(${name})`, this.url, body, this.#http, options?.signal);
       const decision = readDecision(name, entryId, answer);
       if (decision.decision !== 'Allow') {
         const reason =
@@ -103,7 +97,7 @@ function readDecision(
   entryId: string,
   answer: unknown,
 ): { decision: string; reasons: string[] } {
-  const where = `CedarPolicyEngine(${name}): answer for ${entryId}`;
+  const where = `CedarAgentEngine(${name}): answer for ${entryId}`;
   if (answer === null || typeof answer !== 'object' || Array.isArray(answer)) {
     throw new KestPolicyEngineError(`${where} is not an object`, 'malformed');
   }
@@ -120,3 +114,10 @@ function readDecision(
   const reasons = Array.isArray(reason) ? reason.filter((r): r is string => typeof r === 'string') : [];
   return { decision: record.decision, reasons };
 }
+
+/** @deprecated Renamed CedarAgentEngine (it is the Cedar Agent REST client); removed in the next release. */
+export const CedarPolicyEngine = CedarAgentEngine;
+/** @deprecated Renamed CedarAgentEngine. */
+export type CedarPolicyEngine = CedarAgentEngine;
+/** @deprecated Renamed CedarAgentEngineOptions. */
+export type CedarPolicyEngineOptions = CedarAgentEngineOptions;

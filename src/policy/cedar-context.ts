@@ -1,5 +1,5 @@
 import { KestPolicyEngineError } from '../errors.js';
-import { type EvaluationContext, flattenContext } from './types.js';
+import type { EvaluationContext } from './types.js';
 
 /**
  * Which form of the evaluation context a Cedar engine receives:
@@ -95,4 +95,20 @@ function toCedarValue(value: unknown, path: string): CedarValue | undefined {
     default:
       throw new KestPolicyEngineError(`${path}: a ${typeof value} cannot be passed to Cedar`, 'engine_error');
   }
+}
+
+/**
+ * Cedar gets the context flattened with dotted keys (KEST-SPEC §6):
+ * {subject:{trust_score:5}} → {"subject.trust_score":5}. Arrays and empty objects are leaves.
+ */
+function flattenContext(value: Record<string, unknown>, prefix = '', out: Record<string, unknown> = {}) {
+  for (const [key, v] of Object.entries(value)) {
+    const path = prefix ? `${prefix}.${key}` : key;
+    if (v !== null && typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length > 0) {
+      flattenContext(v as Record<string, unknown>, path, out);
+    } else {
+      out[path] = v;
+    }
+  }
+  return out;
 }

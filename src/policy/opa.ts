@@ -5,7 +5,7 @@
  */
 import { KestConfigurationError, KestPolicyEngineError } from '../errors.js';
 import { KestUnknownPolicyError, requirePolicyNames } from './errors.js';
-import { postJson, type RestEngineOptions, restSettings, validateBaseUrl } from './http.js';
+import { postJson, type RestEngineOptions, restSettings, validateBaseUrl } from './rest.js';
 import type { EvaluateOptions, EvaluationContext, PolicyDecision, PolicyEngine } from './types.js';
 
 export interface OPAPolicyEngineOptions extends RestEngineOptions {

@@ -77,23 +77,3 @@ export interface PolicyEngine {
   assertPolicies?(names: Iterable<string>, tier?: PolicyTier): void;
   close?(): Promise<void> | void;
 }
-
-/**
- * Cedar gets the context flattened with dotted keys (KEST-SPEC §6):
- * {subject:{trust_score:5}} → {"subject.trust_score":5}. Arrays and empty objects are leaves.
- */
-export function flattenContext(
-  value: Record<string, unknown>,
-  prefix = '',
-  out: Record<string, unknown> = {},
-) {
-  for (const [key, v] of Object.entries(value)) {
-    const path = prefix ? `${prefix}.${key}` : key;
-    if (v !== null && typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length > 0) {
-      flattenContext(v as Record<string, unknown>, path, out);
-    } else {
-      out[path] = v;
-    }
-  }
-  return out;
-}

@@ -3,15 +3,14 @@
  * Workload API client (X509Source), the SPIREProvider identity, the SpiffeTrustSource verifier
  * anchor, and a development Workload API server.
  */
+
+export { OIDC_LABEL, OIDCIdentity, type OIDCIdentityOptions } from '../identity/oidc.js';
 export {
   AutoDetector,
   type Detection,
   type DetectOptions,
   type IdentityKind,
-} from '../identity/autodetect.js';
-export { OIDC_LABEL, OIDCIdentity, type OIDCIdentityOptions } from '../identity/oidc.js';
-export { SPIREProvider, type SPIREProviderOptions, type SvidSource } from '../identity/spire.js';
-export { SpiffeTrustSource, type SpiffeTrustSourceOptions, type SvidValidity } from '../keys/spiffe.js';
+} from './autodetect.js';
 export { BundleSet, type BundleSource, SpiffeBundle, type SpiffeBundleInit } from './bundle.js';
 export {
   type CertificateTemplate,
@@ -46,6 +45,8 @@ export {
   SpiffeId,
   TrustDomain,
 } from './spiffeid.js';
+export { SPIREProvider, type SPIREProviderOptions, type SvidSource } from './spire.js';
+export { SpiffeTrustSource, type SpiffeTrustSourceOptions, type SvidValidity } from './trust-source.js';
 export {
   type JwtSvid,
   parseX509SVIDResponse,

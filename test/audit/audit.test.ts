@@ -16,16 +16,11 @@ import {
   auditSpans,
   readSpansFile,
 } from '../../src/audit/index.js';
-import {
-  kestVerified,
-  MockIdentityProvider,
-  Passport,
-  PassportVerifier,
-  runWithPassport,
-} from '../../src/index.js';
+import { kestVerified, Passport, PassportVerifier, runWithPassport } from '../../src/index.js';
 import { MockPolicyEngine } from '../../src/policy/mock.js';
 import { MemoryCacheProvider } from '../../src/propagation/cache.js';
 import { KestTelemetry, type KestTelemetryHandle, type SpanRecord } from '../../src/telemetry/index.js';
+import { MockIdentityProvider } from '../../src/testing/index.js';
 import { buildPassport, workloads } from '../support/chain.js';
 import { readLines, spansOfPassport, startOtlpReceiver, threeHopWorld } from './run.js';
 

@@ -5,10 +5,11 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { gunzipSync } from 'node:zlib';
-import { kestVerified, MockIdentityProvider, Passport, runWithPassport } from '../../src/index.js';
+import { kestVerified, Passport, runWithPassport } from '../../src/index.js';
 import { JwksTrustSource } from '../../src/keys/jwks.js';
 import { MockPolicyEngine } from '../../src/policy/mock.js';
 import type { SpanRecord } from '../../src/telemetry/record.js';
+import { MockIdentityProvider } from '../../src/testing/index.js';
 
 export function threeHopWorld() {
   const ids = ['gateway', 'orders', 'ledger'].map(

@@ -3,8 +3,8 @@
  * clears the taint, a write — plus a second trace whose middle entry was edited after signing.
  */
 import { type AuditReport, auditSpans } from '../../src/audit/index.js';
-import { MockIdentityProvider } from '../../src/index.js';
 import { JwksTrustSource } from '../../src/keys/jwks.js';
+import { MockIdentityProvider } from '../../src/testing/index.js';
 import { buildPassport } from '../support/chain.js';
 import { spansOfPassport } from './run.js';
 

@@ -8,7 +8,8 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type IdentityProvider, type Passport, signJws } from '../../src/index.js';
+import { signJws } from '../../src/entry/index.js';
+import type { IdentityProvider, Passport } from '../../src/index.js';
 import { buildPassport } from '../support/chain.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;

@@ -5,7 +5,8 @@
 import canonicalizeReference from 'canonicalize';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { canonicalBytes, canonicalize, KestError } from '../../src/index.js';
+import { canonicalBytes, canonicalize } from '../../src/entry/index.js';
+import { KestError } from '../../src/index.js';
 
 function fromIeeeHex(hex: string): number {
   return Buffer.from(hex, 'hex').readDoubleBE(0);

@@ -5,15 +5,13 @@ import { describe, expect, it } from 'vitest';
 import {
   buildEntry,
   canonicalBytes,
-  KestEntryError,
-  type KestEntryPayload,
-  MockIdentityProvider,
-  PACKAGE_VERSION,
   parseSignedEntry,
   sha256Hex,
   signEntry,
   validateEntryPayload,
-} from '../../src/index.js';
+} from '../../src/entry/index.js';
+import { KestEntryError, type KestEntryPayload, PACKAGE_VERSION } from '../../src/index.js';
+import { MockIdentityProvider } from '../../src/testing/index.js';
 import { isUuidV7 } from '../../src/wire/uuid.js';
 
 const H = 'a'.repeat(64);

@@ -5,6 +5,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { parseJws } from '../../src/entry/index.js';
 import {
   KestError,
   KestJWSError,
@@ -12,7 +13,6 @@ import {
   KestVerificationError,
   Passport,
   PassportVerifier,
-  parseJws,
 } from '../../src/index.js';
 import { buildPassport, workloads } from '../support/chain.js';
 

@@ -9,11 +9,11 @@ import {
   algForKey,
   b64urlDecode,
   b64urlEncode,
-  KestJWSError,
   parseJws,
   signJws,
   verifyJwsSignature,
-} from '../../src/index.js';
+} from '../../src/entry/index.js';
+import { KestJWSError } from '../../src/index.js';
 
 // RFC 8037 appendix A.1/A.2/A.4.
 const RFC8037 = {

@@ -3,7 +3,8 @@
  * bad input and never yields an empty passport; the spec's {"entries": [...]} input form.
  */
 import { describe, expect, it } from 'vitest';
-import { KestPassportError, Passport, sha256Hex } from '../../src/index.js';
+import { sha256Hex } from '../../src/entry/index.js';
+import { KestPassportError, Passport } from '../../src/index.js';
 import { buildPassport, workloads } from '../support/chain.js';
 
 const { ids } = workloads(3);

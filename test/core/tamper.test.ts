@@ -6,15 +6,10 @@
  * cache already holds the genuine passport (the case of a hop that saw it before).
  */
 import { describe, expect, it } from 'vitest';
+import { canonicalBytes, signJws } from '../../src/entry/index.js';
 import { Ed25519Key } from '../../src/identity/ed25519.js';
-import {
-  canonicalBytes,
-  KestVerificationError,
-  MockIdentityProvider,
-  type Passport,
-  PassportVerifier,
-  signJws,
-} from '../../src/index.js';
+import { KestVerificationError, type Passport, PassportVerifier } from '../../src/index.js';
+import { MockIdentityProvider } from '../../src/testing/index.js';
 import { buildPassport, workloads } from '../support/chain.js';
 
 const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';

@@ -6,19 +6,15 @@
  */
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { buildEntry, canonicalBytes, parseJws, signJws, verifyJwsSignature } from '../../src/entry/index.js';
 import {
-  buildEntry,
-  canonicalBytes,
   JwksTrustSource,
   KestConfigurationError,
   KestVerificationError,
   type KeyRequest,
   PassportVerifier,
-  parseJws,
-  signJws,
   type TrustSource,
   type VerificationReason,
-  verifyJwsSignature,
 } from '../../src/index.js';
 import { buildPassport, workloads } from '../support/chain.js';
 

@@ -4,10 +4,8 @@
  */
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { b64urlEncode, buildEntry, canonicalBytes, sha256Hex, signJws } from '../../src/entry/index.js';
 import {
-  b64urlEncode,
-  buildEntry,
-  canonicalBytes,
   computeTaints,
   DefaultTrustEvaluator,
   Ed25519Key,
@@ -15,14 +13,12 @@ import {
   JwksTrustSource,
   type KestEntryPayload,
   KestVerificationError,
-  MockIdentityProvider,
   Passport,
   PassportVerifier,
   type SanitizerRule,
-  sha256Hex,
-  signJws,
   type VerificationReason,
 } from '../../src/index.js';
+import { MockIdentityProvider } from '../../src/testing/index.js';
 import { buildPassport, workloads } from '../support/chain.js';
 
 const { ids, trust } = workloads(4);

@@ -11,7 +11,6 @@ import {
   KestConfigurationError,
   KestIdentityError,
   kestVerified,
-  MockIdentityProvider,
   Passport,
   PassportVerifier,
   resetConfiguration,
@@ -22,6 +21,7 @@ import {
   verified,
 } from '../../src/index.js';
 import { MockPolicyEngine } from '../../src/policy/mock.js';
+import { MockIdentityProvider } from '../../src/testing/index.js';
 import { buildPassport } from '../support/chain.js';
 
 const svcA = new MockIdentityProvider({ workloadId: 'spiffe://test.kest/a' });

@@ -13,7 +13,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { auditFile, auditPassport } from '../../src/audit/index.js';
 import { parseSignedEntry } from '../../src/entry/signed.js';
 import { JwksTrustSource } from '../../src/keys/jwks.js';
-import { SpiffeTrustSource } from '../../src/keys/spiffe.js';
+import { SpiffeTrustSource } from '../../src/spiffe/trust-source.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const NESTED_OK =

@@ -5,18 +5,11 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { FRAMEWORKS } from '../../examples/trusted-chain/servers.js';
-import {
-  b64urlDecode,
-  b64urlEncode,
-  canonicalize,
-  configure,
-  MockIdentityProvider,
-  type Passport,
-  resetConfiguration,
-  silentLogger,
-} from '../../src/index.js';
+import { b64urlDecode, b64urlEncode, canonicalize } from '../../src/entry/index.js';
+import { configure, type Passport, resetConfiguration, silentLogger } from '../../src/index.js';
 import { MockPolicyEngine } from '../../src/policy/mock.js';
 import { BaggageManager, MemoryCacheProvider } from '../../src/propagation/index.js';
+import { MockIdentityProvider } from '../../src/testing/index.js';
 import { buildPassport, workloads } from '../support/chain.js';
 import { baggageFor, get, type Probe, startProbe } from './helpers.js';
 

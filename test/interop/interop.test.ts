@@ -12,16 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { compactVerify, importJWK } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  b64urlEncode,
-  buildEntry,
-  canonicalBytes,
-  JwksTrustSource,
-  type Passport,
-  PassportVerifier,
-  type PublicJwk,
-  signJws,
-} from '../../src/index.js';
+import { b64urlEncode, buildEntry, canonicalBytes, signJws } from '../../src/entry/index.js';
+import { JwksTrustSource, type Passport, PassportVerifier, type PublicJwk } from '../../src/index.js';
 import { buildPassport, workloads } from '../support/chain.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;

@@ -18,8 +18,21 @@ const expected: Record<string, string[]> = {
     'Passport',
     'PassportVerifier',
     'JwksTrustSource',
-    'canonicalize',
+    'LocalEd25519Provider',
+    'getCurrentUser',
+    'KestVerificationError',
+    'DefaultTrustEvaluator',
   ],
+  './wire': [
+    'canonicalize',
+    'signJws',
+    'parseJws',
+    'sha256Hex',
+    'buildEntry',
+    'signEntry',
+    'parseSignedEntry',
+  ],
+  './testing': ['MockIdentityProvider', 'MockPolicyEngine'],
   './spiffe': [
     'SPIREProvider',
     'SpiffeTrustSource',
@@ -29,7 +42,7 @@ const expected: Record<string, string[]> = {
     'AutoDetector',
     'OIDCIdentity',
   ],
-  './policy': ['MockPolicyEngine', 'OPAPolicyEngine', 'CedarPolicyEngine', 'TieredPolicyEngine'],
+  './policy': ['OPAPolicyEngine', 'CedarAgentEngine', 'CedarPolicyEngine', 'TieredPolicyEngine'],
   './cedar': ['CedarLocalEngine'],
   './propagation': ['BaggageManager', 'MemoryCacheProvider', 'parseBaggage', 'serializeBaggage'],
   './redis': ['RedisCacheProvider'],
@@ -66,6 +79,42 @@ describe('package exports', () => {
       for (const name of names) expect(mod[name], `${subpath} → ${name}`).toBeDefined();
     });
   }
+
+  /** Internals and building blocks stay off the application surface (issue 17). */
+  const notPublic: Record<string, string[]> = {
+    '.': [
+      'signWithEncodedHeader',
+      'encodeHeader',
+      'sortedUnique',
+      'flattenContext',
+      'getActiveIdentity',
+      'getActiveEngine',
+      'getActiveTrust',
+      'getActiveCache',
+      'canonicalize',
+      'signJws',
+      'buildEntry',
+      'MockIdentityProvider',
+      'MockPolicyEngine',
+    ],
+    './wire': ['signWithEncodedHeader', 'encodeHeader', 'sortedUnique'],
+    './policy': ['MockPolicyEngine', 'flattenContext'],
+  };
+  for (const [subpath, names] of Object.entries(notPublic)) {
+    it(`${subpath} does not export ${names.join(', ')}`, async () => {
+      const entry = pkg.exports[subpath] as { default: string };
+      const mod = (await import(new URL(sourceOf(entry.default), import.meta.url).href)) as Record<
+        string,
+        unknown
+      >;
+      for (const name of names) expect(mod[name], `${subpath} → ${name}`).toBeUndefined();
+    });
+  }
+
+  it('the deprecated CedarPolicyEngine is CedarAgentEngine', async () => {
+    const policy = await import('../../src/policy/index.js');
+    expect(policy.CedarPolicyEngine).toBe(policy.CedarAgentEngine);
+  });
 
   it('the kest bin is the CLI entry', () => {
     expect(existsSync(new URL(sourceOf(pkg.bin.kest as string), import.meta.url))).toBe(true);

@@ -5,7 +5,7 @@ import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KestConfigurationError, KestPolicyEngineError } from '../../src/errors.js';
 import { KEST_POLICY_LIBRARY_DIR } from '../../src/policy/cedar.js';
-import { CedarPolicyEngine, KestUnknownPolicyError } from '../../src/policy/index.js';
+import { CedarAgentEngine, KestUnknownPolicyError } from '../../src/policy/index.js';
 import { deadAddress, type LoopbackServer, makeContext, sendJson, startServer } from './fixtures.js';
 
 /**
@@ -85,8 +85,8 @@ afterAll(async () => {
   await agent.close();
 });
 
-function engine(base = '/v1', options: Partial<ConstructorParameters<typeof CedarPolicyEngine>[0]> = {}) {
-  return new CedarPolicyEngine({ url: `${agent.url}${base}`, ...options });
+function engine(base = '/v1', options: Partial<ConstructorParameters<typeof CedarAgentEngine>[0]> = {}) {
+  return new CedarAgentEngine({ url: `${agent.url}${base}`, ...options });
 }
 
 async function failure(promise: Promise<unknown>): Promise<KestPolicyEngineError> {
@@ -98,7 +98,7 @@ async function failure(promise: Promise<unknown>): Promise<KestPolicyEngineError
   return error as KestPolicyEngineError;
 }
 
-describe('CedarPolicyEngine against a Cedar Agent on loopback', () => {
+describe('CedarAgentEngine against a Cedar Agent on loopback', () => {
   it('sends {principal, action: policy name, resource, context} with dotted keys', async () => {
     const before = agent.requests.length;
     const context = makeContext({ trust: 75, taints: ['web'], workload: 'spiffe://kest.demo/"quoted"' });
@@ -163,7 +163,7 @@ describe('CedarPolicyEngine against a Cedar Agent on loopback', () => {
   });
 
   it('an agent at a dead address is unreachable', async () => {
-    const dead = new CedarPolicyEngine({ url: await deadAddress() });
+    const dead = new CedarAgentEngine({ url: await deadAddress() });
     expect((await failure(dead.evaluate('e5', ['min-trust'], makeContext()))).failure).toBe('unreachable');
   });
 });

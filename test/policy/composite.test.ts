@@ -6,10 +6,10 @@ import {
   allOf,
   engineForTier,
   KestUnknownPolicyError,
-  MockPolicyEngine,
   OPAPolicyEngine,
   TieredPolicyEngine,
 } from '../../src/policy/index.js';
+import { MockPolicyEngine } from '../../src/testing/index.js';
 import { type LoopbackServer, makeContext, sendJson, startServer } from './fixtures.js';
 
 let opa: LoopbackServer;

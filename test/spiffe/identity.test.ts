@@ -3,14 +3,14 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { KestIdentityError } from '../../src/errors.js';
-import { AutoDetector } from '../../src/identity/autodetect.js';
 import { OIDCIdentity } from '../../src/identity/oidc.js';
-import { SPIREProvider } from '../../src/identity/spire.js';
 import { JwksTrustSource } from '../../src/keys/jwks.js';
-import { SpiffeTrustSource } from '../../src/keys/spiffe.js';
 import { silentLogger } from '../../src/logger.js';
 import { PassportVerifier } from '../../src/passport/verifier.js';
+import { AutoDetector } from '../../src/spiffe/autodetect.js';
 import { DevAgent, SpiffeBundle } from '../../src/spiffe/index.js';
+import { SPIREProvider } from '../../src/spiffe/spire.js';
+import { SpiffeTrustSource } from '../../src/spiffe/trust-source.js';
 import { ChainBuilder, socketDir } from './helpers.js';
 
 const cleanups: (() => unknown)[] = [];

@@ -5,10 +5,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import { KestConfigurationError, KestVerificationError } from '../../src/errors.js';
-import { SPIREProvider } from '../../src/identity/spire.js';
-import { SpiffeTrustSource, type SpiffeTrustSourceOptions } from '../../src/keys/spiffe.js';
 import { PassportVerifier } from '../../src/passport/verifier.js';
 import { BundleSet, DevCertificateAuthority, type X509SVID } from '../../src/spiffe/index.js';
+import { SPIREProvider } from '../../src/spiffe/spire.js';
+import { SpiffeTrustSource, type SpiffeTrustSourceOptions } from '../../src/spiffe/trust-source.js';
 import { ChainBuilder } from './helpers.js';
 
 const backdate = new Date(Date.now() - 3_600_000);

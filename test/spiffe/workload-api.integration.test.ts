@@ -6,8 +6,6 @@ import * as grpc from '@grpc/grpc-js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseSignedEntry } from '../../src/entry/signed.js';
 import { KestIdentityError } from '../../src/errors.js';
-import { SPIREProvider } from '../../src/identity/spire.js';
-import { SpiffeTrustSource } from '../../src/keys/spiffe.js';
 import { PassportVerifier } from '../../src/passport/verifier.js';
 import {
   DevAgent,
@@ -17,6 +15,8 @@ import {
   X509Source,
 } from '../../src/spiffe/index.js';
 import { workloadApiService } from '../../src/spiffe/proto.js';
+import { SPIREProvider } from '../../src/spiffe/spire.js';
+import { SpiffeTrustSource } from '../../src/spiffe/trust-source.js';
 import { ChainBuilder, socketDir } from './helpers.js';
 
 let dir: ReturnType<typeof socketDir>;

@@ -2,17 +2,17 @@
  * Builds signed passports for tests the way a signer following KEST-SPEC §2/§4 would: parents'
  * trust and taints carried forward with the real trust evaluator, then signed by each hop's identity.
  */
+
+import { buildEntry, signEntry } from '../../src/entry/index.js';
 import {
-  buildEntry,
   DefaultTrustEvaluator,
   hopTrust,
   type IdentityProvider,
   JwksTrustSource,
   type KestEntryPayload,
-  MockIdentityProvider,
   Passport,
-  signEntry,
 } from '../../src/index.js';
+import { MockIdentityProvider } from '../../src/testing/index.js';
 import { computeTaints } from '../../src/trust/taints.js';
 
 export interface HopSpec {

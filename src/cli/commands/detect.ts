@@ -2,8 +2,8 @@
  * `kest detect`: which identity Kest would use here (SPIFFE → OIDC → local) and its workload id.
  */
 import type { Command } from 'commander';
-import type { AutoDetector } from '../../identity/autodetect.js';
 import { silentLogger } from '../../logger.js';
+import type { AutoDetector } from '../../spiffe/autodetect.js';
 
 interface DetectCliOptions {
   socket?: string;
@@ -31,7 +31,7 @@ export function register(program: Command): void {
       let detection: Awaited<ReturnType<AutoDetector['detect']>>;
       try {
         // Loaded on use: the gRPC dependencies are needed only by the SPIFFE commands.
-        const { AutoDetector } = await import('../../identity/autodetect.js');
+        const { AutoDetector } = await import('../../spiffe/autodetect.js');
         detection = await new AutoDetector({
           spiffeTimeoutMs: timeout,
           logger: silentLogger,

@@ -15,17 +15,12 @@
  */
 import { createHash, type KeyObject } from 'node:crypto';
 import { KestConfigurationError, KestVerificationError, type VerificationReason } from '../errors.js';
-import { BundleSet, type BundleSource, SpiffeBundle } from '../spiffe/bundle.js';
-import { decodeX5c, parseCertificate } from '../spiffe/certificate.js';
-import { SpiffeId, type TrustDomain } from '../spiffe/spiffeid.js';
-import {
-  type ChainVerification,
-  checkValidAt,
-  MAX_CHAIN_LENGTH,
-  verifySvidChain,
-} from '../spiffe/x509svid.js';
+import type { KeyRequest, TrustSource } from '../keys/trust-source.js';
 import { algForKey } from '../wire/jws.js';
-import type { KeyRequest, TrustSource } from './trust-source.js';
+import { BundleSet, type BundleSource, SpiffeBundle } from './bundle.js';
+import { decodeX5c, parseCertificate } from './certificate.js';
+import { SpiffeId, type TrustDomain } from './spiffeid.js';
+import { type ChainVerification, checkValidAt, MAX_CHAIN_LENGTH, verifySvidChain } from './x509svid.js';
 
 /**
  * When an SVID chain must be valid:

@@ -10,11 +10,11 @@
  */
 import type { KeyObject } from 'node:crypto';
 import { KestIdentityError } from '../errors.js';
-import { X509Source, type X509SourceOptions } from '../spiffe/x509source.js';
-import type { X509SVID } from '../spiffe/x509svid.js';
+import type { IdentityProvider, PublicJwk, SignOptions } from '../identity/provider.js';
 import type { JwsAlg } from '../wire/constants.js';
 import { algForKey, encodeHeader, signWithEncodedHeader } from '../wire/jws.js';
-import type { IdentityProvider, PublicJwk, SignOptions } from './provider.js';
+import { X509Source, type X509SourceOptions } from './x509source.js';
+import type { X509SVID } from './x509svid.js';
 
 /** Anything that hands out the current SVID (an X509Source, or a fixed SVID in tests). */
 export interface SvidSource {

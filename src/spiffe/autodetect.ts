@@ -9,11 +9,11 @@
  */
 import { existsSync } from 'node:fs';
 import { KestIdentityError } from '../errors.js';
+import { LocalEd25519Provider } from '../identity/local.js';
+import { OIDC_TOKEN_ENV, OIDC_TOKEN_FILE_ENV, OIDCIdentity } from '../identity/oidc.js';
+import type { IdentityProvider } from '../identity/provider.js';
 import type { KestLogger } from '../logger.js';
-import { DEFAULT_SPIRE_SOCKET, ENDPOINT_ENV, parseEndpoint } from '../spiffe/endpoint.js';
-import { LocalEd25519Provider } from './local.js';
-import { OIDC_TOKEN_ENV, OIDC_TOKEN_FILE_ENV, OIDCIdentity } from './oidc.js';
-import type { IdentityProvider } from './provider.js';
+import { DEFAULT_SPIRE_SOCKET, ENDPOINT_ENV, parseEndpoint } from './endpoint.js';
 import { SPIREProvider } from './spire.js';
 
 export type IdentityKind = 'spire' | 'oidc' | 'local';

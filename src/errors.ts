@@ -1,6 +1,15 @@
 /**
  * Every error Kest throws is a KestError with a stable `code` (like jose's ERR_JWS_INVALID), so
- * callers branch on codes, never on messages. Codes are defined once, here.
+ * callers branch on codes, never on messages. Codes are defined once, here; they are public API.
+ *
+ * One scheme for the details, across this file and the folder errors (policy/, spiffe/,
+ * telemetry/, http/):
+ * - `code`: the class of failure (always present, stable).
+ * - `reason`: the finer cause within that code, a stable string union, where the code has
+ *   several (KestVerificationError, KestPolicyEngineError, KestSpiffeError).
+ * - locators say *where*, never *why*: `index` and `entryId` on errors about one entry of a
+ *   passport (-1 / undefined when about the whole passport), `field` on entry payload errors,
+ *   `policy` and `tier` on policy decisions.
  */
 
 export type KestErrorCode =
@@ -25,6 +34,7 @@ export type KestErrorCode =
   | 'ERR_BAGGAGE_INVALID'
   | 'ERR_CLAIM_CHECK'
   | 'ERR_CACHE'
+  /** Never thrown; goes with its dead case in http/core.ts's refusal table (issue 17 merge). */
   | 'ERR_KEY_NOT_FOUND'
   | 'ERR_SPIFFE'
   | 'ERR_AUDIT';
@@ -135,21 +145,29 @@ export class KestAuthorizationError extends KestError {
   }
 }
 
+/** Why a policy engine gave no decision. Stable strings. */
+export type PolicyEngineReason =
+  | 'unreachable'
+  | 'timeout'
+  | 'http_status'
+  | 'malformed'
+  | 'missing_decision'
+  | 'engine_error'
+  | 'unknown_policy';
+
 /** The policy engine could not give a decision (down, timeout, non-200, malformed). Always a denial. */
 export class KestPolicyEngineError extends KestError {
   constructor(
     message: string,
-    readonly failure:
-      | 'unreachable'
-      | 'timeout'
-      | 'http_status'
-      | 'malformed'
-      | 'missing_decision'
-      | 'engine_error'
-      | 'unknown_policy',
+    readonly reason: PolicyEngineReason,
     options?: { cause?: unknown },
   ) {
     super('ERR_POLICY_ENGINE', message, options);
+  }
+
+  /** @deprecated Renamed `reason` (one refinement field across Kest errors); removed in the next release. */
+  get failure(): PolicyEngineReason {
+    return this.reason;
   }
 }
 

@@ -61,7 +61,7 @@ export function restSettings(engine: string, options: RestEngineOptions): RestSe
 
 /**
  * POSTs a JSON body and returns the parsed JSON answer of a 200 response. Every other outcome throws
- * KestPolicyEngineError whose `failure` says which: `unreachable` (refused, reset, closed before an
+ * KestPolicyEngineError whose `reason` says which: `unreachable` (refused, reset, closed before an
  * answer), `timeout` (our deadline or the caller's signal), `http_status` (not 200), `malformed` (not
  * JSON, or too large). No retries: a retry doubles the latency of a denial and hides a sick engine.
  */
@@ -174,8 +174,3 @@ function errorCode(error: unknown): string | undefined {
   }
   return undefined;
 }
-
-export const REST_DEFAULTS = {
-  timeoutMs: DEFAULT_TIMEOUT_MS,
-  maxResponseBytes: DEFAULT_MAX_RESPONSE_BYTES,
-} as const;

@@ -83,10 +83,6 @@ export interface X509BundlesResponseMessage {
   crl: Buffer[];
   bundles: Record<string, Buffer>;
 }
-export interface JWTSVIDRequestMessage {
-  audience: string[];
-  spiffe_id: string;
-}
 export interface JWTSVIDResponseMessage {
   svids: { spiffe_id: string; svid: string; hint: string }[];
 }

@@ -143,27 +143,27 @@ describe('CedarAgentEngine against a Cedar Agent on loopback', () => {
   });
 
   it('failure variants are typed errors: 500, malformed, missing decision, closed, timeout', async () => {
-    expect((await failure(engine('/error').evaluate('e4', ['min-trust'], makeContext()))).failure).toBe(
+    expect((await failure(engine('/error').evaluate('e4', ['min-trust'], makeContext()))).reason).toBe(
       'http_status',
     );
-    expect((await failure(engine('/garbage').evaluate('e4', ['min-trust'], makeContext()))).failure).toBe(
+    expect((await failure(engine('/garbage').evaluate('e4', ['min-trust'], makeContext()))).reason).toBe(
       'malformed',
     );
-    expect((await failure(engine('/weird').evaluate('e4', ['min-trust'], makeContext()))).failure).toBe(
+    expect((await failure(engine('/weird').evaluate('e4', ['min-trust'], makeContext()))).reason).toBe(
       'malformed',
     );
-    expect((await failure(engine('/nodecision').evaluate('e4', ['min-trust'], makeContext()))).failure).toBe(
+    expect((await failure(engine('/nodecision').evaluate('e4', ['min-trust'], makeContext()))).reason).toBe(
       'missing_decision',
     );
-    expect((await failure(engine('/close').evaluate('e4', ['min-trust'], makeContext()))).failure).toBe(
+    expect((await failure(engine('/close').evaluate('e4', ['min-trust'], makeContext()))).reason).toBe(
       'unreachable',
     );
     const slow = engine('/slow', { timeoutMs: 100 });
-    expect((await failure(slow.evaluate('e4', ['min-trust'], makeContext()))).failure).toBe('timeout');
+    expect((await failure(slow.evaluate('e4', ['min-trust'], makeContext()))).reason).toBe('timeout');
   });
 
   it('an agent at a dead address is unreachable', async () => {
     const dead = new CedarAgentEngine({ url: await deadAddress() });
-    expect((await failure(dead.evaluate('e5', ['min-trust'], makeContext()))).failure).toBe('unreachable');
+    expect((await failure(dead.evaluate('e5', ['min-trust'], makeContext()))).reason).toBe('unreachable');
   });
 });

@@ -169,7 +169,7 @@ describe('CedarLocalEngine semantics', () => {
       scored.evaluate('e', ['s'], makeContext({ attributes: { score: 73.5 } })),
     ).rejects.toMatchObject({
       code: 'ERR_POLICY_ENGINE',
-      failure: 'engine_error',
+      reason: 'engine_error',
     });
     expect((await scored.evaluate('e', ['s'], makeContext({ attributes: { score: 73 } }))).allow).toBe(true);
     scored.close();
@@ -232,7 +232,7 @@ describe('CedarLocalEngine semantics', () => {
     await expect(
       engine.evaluate('e', ['a'], makeContext(), { signal: controller.signal }),
     ).rejects.toMatchObject({
-      failure: 'timeout',
+      reason: 'timeout',
     });
     engine.close();
     await expect(engine.evaluate('e', ['a'], makeContext())).rejects.toBeInstanceOf(KestPolicyEngineError);

@@ -78,7 +78,7 @@ describe('AllOfPolicyEngine', () => {
   it('an error in any engine propagates (fail secure)', async () => {
     const combined = allOf(MockPolicyEngine.allowAll(), new MockPolicyEngine({ fallback: 'throw' }));
     await expect(combined.evaluate('e', ['p'], makeContext())).rejects.toMatchObject({
-      failure: 'unreachable',
+      reason: 'unreachable',
     });
   });
 });
@@ -108,13 +108,13 @@ describe('MockPolicyEngine', () => {
     const custom = new Error('custom');
     const mock = new MockPolicyEngine({ policies: { down: 'throw', stuck: 'hang', odd: { throw: custom } } });
     await expect(mock.evaluate('e', ['down'], makeContext())).rejects.toMatchObject({
-      failure: 'unreachable',
+      reason: 'unreachable',
     });
     await expect(mock.evaluate('e', ['odd'], makeContext())).rejects.toBe(custom);
     const controller = new AbortController();
     const hung = mock.evaluate('e', ['stuck'], makeContext(), { signal: controller.signal });
     setTimeout(() => controller.abort(), 20);
-    await expect(hung).rejects.toMatchObject({ failure: 'timeout' });
+    await expect(hung).rejects.toMatchObject({ reason: 'timeout' });
   });
 });
 

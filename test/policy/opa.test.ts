@@ -127,41 +127,41 @@ describe('OPAPolicyEngine against an OPA Data API on loopback', () => {
   });
 
   it('a missing decision (undefined document, e.g. a mistyped policy path) is an error', async () => {
-    expect((await failure(engine().evaluate('e5', ['kest.does_not_exist'], makeContext()))).failure).toBe(
+    expect((await failure(engine().evaluate('e5', ['kest.does_not_exist'], makeContext()))).reason).toBe(
       'missing_decision',
     );
-    expect((await failure(engine().evaluate('e5', ['kest.empty'], makeContext()))).failure).toBe(
+    expect((await failure(engine().evaluate('e5', ['kest.empty'], makeContext()))).reason).toBe(
       'missing_decision',
     );
   });
 
   it('a decision that is not exactly true or false is malformed, never an allow', async () => {
-    expect((await failure(engine().evaluate('e6', ['kest.stringly'], makeContext()))).failure).toBe(
+    expect((await failure(engine().evaluate('e6', ['kest.stringly'], makeContext()))).reason).toBe(
       'malformed',
     );
-    expect((await failure(engine().evaluate('e6', ['fail.array'], makeContext()))).failure).toBe('malformed');
+    expect((await failure(engine().evaluate('e6', ['fail.array'], makeContext()))).reason).toBe('malformed');
   });
 
   it('HTTP 500 is http_status, and is not retried', async () => {
     const before = opa.requests.length;
     const error = await failure(engine().evaluate('e7', ['fail.error'], makeContext()));
-    expect(error.failure).toBe('http_status');
+    expect(error.reason).toBe('http_status');
     expect(error.code).toBe('ERR_POLICY_ENGINE');
     expect(opa.requests.length - before).toBe(1);
   });
 
   it('malformed JSON and oversized answers are malformed', async () => {
-    expect((await failure(engine().evaluate('e8', ['fail.garbage'], makeContext()))).failure).toBe(
+    expect((await failure(engine().evaluate('e8', ['fail.garbage'], makeContext()))).reason).toBe(
       'malformed',
     );
     const small = engine({ maxResponseBytes: 1024 });
-    expect((await failure(small.evaluate('e8', ['fail.big'], makeContext()))).failure).toBe('malformed');
+    expect((await failure(small.evaluate('e8', ['fail.big'], makeContext()))).reason).toBe('malformed');
   });
 
   it('a slow engine times out (own deadline or the caller signal)', async () => {
     const slow = engine({ timeoutMs: 150 });
     const timedOut = await failure(slow.evaluate('e9', ['fail.slow'], makeContext()));
-    expect(timedOut.failure).toBe('timeout');
+    expect(timedOut.reason).toBe('timeout');
     expect(timedOut.message).toMatch(/timed out/);
 
     const controller = new AbortController();
@@ -170,12 +170,12 @@ describe('OPAPolicyEngine against an OPA Data API on loopback', () => {
     });
     setTimeout(() => controller.abort(), 50);
     const aborted = await failure(pendingCall);
-    expect(aborted.failure).toBe('timeout');
+    expect(aborted.reason).toBe('timeout');
     expect(aborted.message).toMatch(/aborted by the caller/);
   });
 
   it('a connection closed without an answer is unreachable', async () => {
-    expect((await failure(engine().evaluate('e10', ['fail.close'], makeContext()))).failure).toBe(
+    expect((await failure(engine().evaluate('e10', ['fail.close'], makeContext()))).reason).toBe(
       'unreachable',
     );
   });
@@ -183,7 +183,7 @@ describe('OPAPolicyEngine against an OPA Data API on loopback', () => {
   it('TC-09: OPA at a dead address denies with an error', async () => {
     const dead = new OPAPolicyEngine({ url: await deadAddress() });
     const error = await failure(dead.evaluate('e11', ['kest.min_trust'], makeContext()));
-    expect(error.failure).toBe('unreachable');
+    expect(error.reason).toBe('unreachable');
     expect(error.message).toMatch(/ECONNREFUSED/);
   });
 

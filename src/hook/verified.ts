@@ -13,6 +13,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { context, isSpanContextValid, type Span, SpanStatusCode, trace } from '@opentelemetry/api';
+import { getConfiguration, getDeployment, getSanitizerPolicy } from '../config/config.js';
+import { activeDeviations } from '../config/deployment.js';
 import {
   ensureContextManager,
   getCurrentScope,
@@ -42,8 +44,6 @@ import { computeTaints, effectiveRemovals } from '../trust/taints.js';
 import { canonicalize } from '../wire/canonical.js';
 import { type Classification, FAILED_EXECUTION_TAINT, LABEL, ROOT_PARENT, SPAN } from '../wire/constants.js';
 import { sha256Hex } from '../wire/hash.js';
-import { getConfiguration, getDeployment, getSanitizerPolicy } from './config.js';
-import { activeDeviations } from './deployment.js';
 import { signedEntryFromPayload } from './signed-entry.js';
 
 /** A value, or a function of the protected call's arguments that yields it. */

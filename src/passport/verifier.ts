@@ -7,7 +7,7 @@
  */
 import type { KeyObject } from 'node:crypto';
 import type { SignedEntry } from '../entry/signed.js';
-import { isRootEntry } from '../entry/validate.js';
+import { isRootEntry, sameList } from '../entry/validate.js';
 import {
   KestConfigurationError,
   KestError,
@@ -101,13 +101,19 @@ export interface VerificationReport {
   cachedEntries: number;
 }
 
-const PASSPORT_REASON: Record<string, VerificationReason> = {
+/** The verification reason for an error code thrown while parsing a passport or an entry. */
+const REASON_OF_PARSE_CODE: Record<string, VerificationReason> = {
   ERR_PASSPORT_TOO_LARGE: 'too_large',
   ERR_JWS_TOO_LARGE: 'too_large',
   ERR_JWS_ALG_NOT_ALLOWED: 'alg_not_allowed',
   ERR_JWS_INVALID: 'malformed_jws',
   ERR_ENTRY_INVALID: 'malformed_entry',
 };
+
+/** Why a passport or entry failed to parse, from the error's code (unknown codes: malformed_entry). */
+export function parseFailureReason(code: string): VerificationReason {
+  return REASON_OF_PARSE_CODE[code] ?? 'malformed_entry';
+}
 
 function rootCaps(rules: readonly RootRule[]): Map<string, number> {
   if (!Array.isArray(rules))
@@ -125,12 +131,6 @@ function rootCaps(rules: readonly RootRule[]): Map<string, number> {
     caps.set(r.principal, Math.min(cap, caps.get(r.principal) ?? 100));
   }
   return caps;
-}
-
-function sameList(a: readonly string[], b: readonly string[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 export class PassportVerifier {
@@ -393,7 +393,7 @@ export class PassportVerifier {
     } catch (err) {
       if (err instanceof KestPassportError) {
         const inner = err.cause instanceof KestError ? err.cause.code : err.code;
-        const reason = PASSPORT_REASON[inner] ?? 'malformed_entry';
+        const reason = parseFailureReason(inner);
         throw new KestVerificationError(reason, (err.cause as Error | undefined)?.message ?? err.message, {
           index: err.index,
           cause: err,

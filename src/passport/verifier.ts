@@ -19,11 +19,14 @@ import type { TrustSource } from '../keys/trust-source.js';
 import { DefaultTrustEvaluator, type TrustEvaluator } from '../trust/evaluator.js';
 import { hopTrust, parseTrustOverride } from '../trust/lineage.js';
 import {
+  type SanitizerHop,
   SanitizerPolicy,
   type SanitizerPolicy as SanitizerPolicyType,
   type SanitizerRule,
+  taintRemovals,
+  trustRaise,
 } from '../trust/sanitizers.js';
-import { computeTaints, effectiveRemovals } from '../trust/taints.js';
+import { computeTaints } from '../trust/taints.js';
 import { LABEL, RUNTIME_NAME } from '../wire/constants.js';
 import { verifyJwsSignature } from '../wire/jws.js';
 import { Passport, type PassportLimits } from './passport.js';
@@ -299,9 +302,17 @@ export class PassportVerifier {
             `taints ${JSON.stringify(p.taints)} != recomputed ${JSON.stringify(expectedTaints)}`,
           );
         }
-        const removals = effectiveRemovals(parentTaints, p.added_taints, p.removed_taints);
+        const parentScores = parents.map((e) => e.payload.trust_score);
+        const hop: SanitizerHop = {
+          principal: p.labels.principal as string,
+          parentScores,
+          parentTaints,
+          sourceType,
+          addedTaints: p.added_taints,
+          removedTaints: p.removed_taints,
+        };
+        const { removals, forbidden } = taintRemovals(this.#sanitizers, hop);
         if (removals.length > 0) {
-          const forbidden = this.#sanitizers.forbiddenRemovals(p.labels.principal as string, removals);
           if (forbidden.length > 0) {
             fail(
               'unauthorized_sanitizer',
@@ -317,7 +328,6 @@ export class PassportVerifier {
         } else {
           const override = parseTrustOverride(p.labels[LABEL.trustOverride]);
           if (Number.isNaN(override)) fail('malformed_entry', `${LABEL.trustOverride} is not an integer`);
-          const parentScores = parents.map((e) => e.payload.trust_score);
           const expected = hopTrust(this.#evaluator, {
             parentScores,
             sourceType,
@@ -327,21 +337,15 @@ export class PassportVerifier {
           if (expected !== p.trust_score) {
             fail('trust_mismatch', `trust_score ${p.trust_score} != recomputed ${expected}`);
           }
-          if (override !== undefined && expected === p.trust_score) {
-            const computed = hopTrust(this.#evaluator, {
-              parentScores,
-              sourceType,
-              addedTaints: p.added_taints,
-            });
-            if (p.trust_score > computed) {
-              if (!this.#sanitizers.mayRaiseTo(p.labels.principal as string, p.trust_score)) {
-                fail(
-                  'unauthorized_sanitizer',
-                  `${p.labels.principal} may not raise trust from ${computed} to ${p.trust_score}`,
-                );
-              }
-              sanitized = true;
+          const raise = trustRaise(this.#sanitizers, this.#evaluator, hop, override, p.trust_score);
+          if (raise) {
+            if (!raise.allowed) {
+              fail(
+                'unauthorized_sanitizer',
+                `${p.labels.principal} may not raise trust from ${raise.from} to ${p.trust_score}`,
+              );
             }
+            sanitized = true;
           }
         }
       }

@@ -51,7 +51,10 @@ async function authorize(
     environment: { ...ctx.environment, policy_names: [...names], policy_tier: tier },
   };
   const logger = getConfiguration().logger;
-  const decision = await decide(engine, names, tierCtx, payload, timeoutMs).catch((err: unknown) => {
+  let decision: Decision;
+  try {
+    decision = await decide(engine, names, tierCtx, payload, timeoutMs);
+  } catch (err) {
     const reason =
       err instanceof KestError ? `${err.code}: ${err.message}` : String((err as Error)?.message ?? err);
     logger.warn(
@@ -71,7 +74,7 @@ async function authorize(
       entryId: payload.entry_id,
       cause: err,
     });
-  });
+  }
   if (decision.allow !== true) {
     const policy = decision.policy ?? names.join(',');
     logger.warn(

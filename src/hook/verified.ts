@@ -62,7 +62,9 @@ function hashOf(value: unknown): string {
 }
 
 /** Everything one call decided before its span opened. */
-interface Call<A extends unknown[]> extends CallSetup, Lineage {
+interface Call<A extends unknown[]> {
+  setup: CallSetup;
+  lineage: Lineage;
   options: KestVerifiedOptions<A>;
   operation: string;
   functionPolicies: string[];
@@ -119,7 +121,17 @@ function prepareCall<A extends unknown[]>(
   const hop = computeHop(options, args, lineage.parents, evaluator, operation);
   const workloadId = workloadIdOf(setup.identity);
   assertSanitizer(hop, workloadId, evaluator, operation);
-  return { ...setup, ...lineage, options, operation, functionPolicies, args, who, hop, workloadId };
+  return {
+    setup,
+    lineage,
+    options,
+    operation,
+    functionPolicies,
+    args,
+    who,
+    hop,
+    workloadId,
+  };
 }
 
 /** Inside the call's span: sign, authorise, run, append; a Kest error marks the span. */
@@ -127,11 +139,18 @@ async function inSpan<A extends unknown[], R>(call: Call<A>, span: Span, run: ()
   try {
     const payload = buildCallPayload(call, span);
     // Sign (no signature, no call)
-    const entry = await signOrHalt(call.identity, payload, call.start, call.operation);
+    const entry = await signOrHalt(call.setup.identity, payload, call.lineage.start, call.operation);
     span.setAttribute(SPAN.signature, entry.jws);
     span.setAttribute(SPAN.trustScore, call.hop.trustScore);
     const ctx = evaluationContext(call, payload);
-    await evaluateTiers(call.tiers, call.engines, ctx, payload, call.workloadId, call.config.engineTimeoutMs);
+    await evaluateTiers(
+      call.setup.tiers,
+      call.setup.engines,
+      ctx,
+      payload,
+      call.workloadId,
+      call.setup.config.engineTimeoutMs,
+    );
     return await runAndAppend(call, span, entry, payload, run);
   } catch (err) {
     if (err instanceof KestError) {
@@ -145,14 +164,16 @@ async function inSpan<A extends unknown[], R>(call: Call<A>, span: Span, run: ()
 
 /** The call entry's payload; it records this call's span and sets the span's entry attributes. */
 function buildCallPayload<A extends unknown[]>(call: Call<A>, span: Span): KestEntryPayload {
-  const { hop, who, deployment, parent } = call;
+  const { hop, who } = call;
+  const { deployment } = call.setup;
+  const { parent } = call.lineage;
   // A root outside any trace gets a fresh trace id so labels.trace_id is never empty.
   const spanCtx = span.spanContext();
   const traced = isSpanContextValid(spanCtx);
   const traceId =
     parent?.payload.labels.trace_id || (traced ? spanCtx.traceId : randomBytes(16).toString('hex'));
   const labels: Record<string, string> = {
-    ...call.identity.getLabels?.(),
+    ...call.setup.identity.getLabels?.(),
     [LABEL.identity]: JSON.stringify({
       user: who.user ?? null,
       agent: who.agent ?? null,
@@ -167,7 +188,7 @@ function buildCallPayload<A extends unknown[]>(call: Call<A>, span: Span): KestE
     principal: call.workloadId,
     traceId,
     trustScore: hop.trustScore,
-    parentIds: call.parents.map((e) => e.hash),
+    parentIds: call.lineage.parents.map((e) => e.hash),
     classification: call.options.classification ?? 'system',
     addedTaints: hop.added,
     removedTaints: hop.removed,
@@ -178,7 +199,7 @@ function buildCallPayload<A extends unknown[]>(call: Call<A>, span: Span): KestE
       platform_policies: [...deployment.platformPolicies],
       app_policies: [...deployment.applicationPolicies],
       function_policies: call.functionPolicies,
-      deviations: call.deviations.map(({ policy, tier, reason, approver }) => ({
+      deviations: call.setup.deviations.map(({ policy, tier, reason, approver }) => ({
         policy,
         tier,
         reason,
@@ -192,7 +213,7 @@ function buildCallPayload<A extends unknown[]>(call: Call<A>, span: Span): KestE
   span.setAttribute(SPAN.operation, call.operation);
   span.setAttribute(SPAN.entryId, payload.entry_id);
   span.setAttribute(SPAN.workloadId, call.workloadId);
-  span.setAttribute(SPAN.parentHash, call.parentHash);
+  span.setAttribute(SPAN.parentHash, call.lineage.parentHash);
   return payload;
 }
 
@@ -210,9 +231,9 @@ function evaluationContext<A extends unknown[]>(call: Call<A>, payload: KestEntr
     },
     object: { id: hop.resourceId, attributes: hop.resourceAttr },
     environment: {
-      is_root: call.parent === undefined,
+      is_root: call.lineage.parent === undefined,
       source_type: hop.sourceType ?? '',
-      parent_hash: call.parentHash,
+      parent_hash: call.lineage.parentHash,
       policy_names: [],
       policy_tier: 'function',
       active_deviations: payload.policy_context.deviations,
@@ -234,13 +255,13 @@ async function runAndAppend<A extends unknown[], R>(
   payload: KestEntryPayload,
   run: () => R,
 ): Promise<Awaited<R>> {
-  const { start, enclosing, startTips } = call;
+  const { start, enclosing, startTips } = call.lineage;
   const scope: PassportScope = { passport: start ? start.append(entry) : passportOf(entry) };
   let result: Awaited<R>;
   try {
     result = await runInScope(scope, run, withCallIdentity(context.active(), call.who));
   } catch (err) {
-    const failed = await signOrHalt(call.identity, failurePayload(payload), start, call.operation);
+    const failed = await signOrHalt(call.setup.identity, failurePayload(payload), start, call.operation);
     advance(enclosing, start, startTips, start ? start.append(failed) : passportOf(failed));
     span.setAttribute(SPAN.signature, failed.jws);
     span.setAttribute(SPAN.trustScore, 0);

@@ -164,7 +164,7 @@ async function inSpan<A extends unknown[], R>(call: Call<A>, span: Span, run: ()
 
 /** The call entry's payload; it records this call's span and sets the span's entry attributes. */
 function buildCallPayload<A extends unknown[]>(call: Call<A>, span: Span): KestEntryPayload {
-  const { hop, who } = call;
+  const { hop } = call;
   const { deployment } = call.setup;
   const { parent } = call.lineage;
   // A root outside any trace gets a fresh trace id so labels.trace_id is never empty.
@@ -172,17 +172,7 @@ function buildCallPayload<A extends unknown[]>(call: Call<A>, span: Span): KestE
   const traced = isSpanContextValid(spanCtx);
   const traceId =
     parent?.payload.labels.trace_id || (traced ? spanCtx.traceId : randomBytes(16).toString('hex'));
-  const labels: Record<string, string> = {
-    ...call.setup.identity.getLabels?.(),
-    [LABEL.identity]: JSON.stringify({
-      user: who.user ?? null,
-      agent: who.agent ?? null,
-      task: who.task ?? null,
-    }),
-    [LABEL.resourceAttr]: JSON.stringify(hop.resourceAttr),
-  };
-  if (hop.sourceType !== undefined) labels[LABEL.sourceType] = hop.sourceType;
-  if (hop.override !== undefined) labels[LABEL.trustOverride] = String(hop.override);
+  const labels = callLabels(call);
   const payload = buildEntry({
     operation: call.operation,
     principal: call.workloadId,
@@ -215,6 +205,23 @@ function buildCallPayload<A extends unknown[]>(call: Call<A>, span: Span): KestE
   span.setAttribute(SPAN.workloadId, call.workloadId);
   span.setAttribute(SPAN.parentHash, call.lineage.parentHash);
   return payload;
+}
+
+/** The entry's labels: the provider's, who the call is for, the resource, and the hop's origin. */
+function callLabels<A extends unknown[]>(call: Call<A>): Record<string, string> {
+  const { hop, who } = call;
+  const labels: Record<string, string> = {
+    ...call.setup.identity.getLabels?.(),
+    [LABEL.identity]: JSON.stringify({
+      user: who.user ?? null,
+      agent: who.agent ?? null,
+      task: who.task ?? null,
+    }),
+    [LABEL.resourceAttr]: JSON.stringify(hop.resourceAttr),
+  };
+  if (hop.sourceType !== undefined) labels[LABEL.sourceType] = hop.sourceType;
+  if (hop.override !== undefined) labels[LABEL.trustOverride] = String(hop.override);
+  return labels;
 }
 
 /** What every policy tier decides over (the tier fields are filled in per tier). */

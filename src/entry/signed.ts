@@ -15,8 +15,12 @@ export interface SignedEntry {
   readonly signingInput: string;
 }
 
-/** Parse a compact JWS into a SignedEntry: strict JWS, then strict payload. No signature check. */
-export function parseSignedEntry(jws: unknown, limits?: JwsLimits): SignedEntry {
+/**
+ * Parse a compact JWS into a SignedEntry: strict JWS, then strict payload. No signature check.
+ * `hash`, when the caller already computed entryHash(jws) (an audit hashes every entry once when
+ * grouping), is taken as is instead of hashing again.
+ */
+export function parseSignedEntry(jws: unknown, limits?: JwsLimits, hash?: string): SignedEntry {
   const parsed = parseJws(jws, limits);
   let json: unknown;
   try {
@@ -27,7 +31,7 @@ export function parseSignedEntry(jws: unknown, limits?: JwsLimits): SignedEntry 
   const payload = validateEntryPayload(json);
   return {
     jws: parsed.jws,
-    hash: entryHash(parsed.jws),
+    hash: hash ?? entryHash(parsed.jws),
     header: parsed.header,
     payload,
     signature: parsed.signature,

@@ -167,3 +167,10 @@ export function validateEntryPayload(value: unknown): KestEntryPayload {
 export function isRootEntry(e: Pick<KestEntryPayload, 'parent_ids'>): boolean {
   return e.parent_ids.length === 1 && e.parent_ids[0] === ROOT_PARENT;
 }
+
+/** Same strings in the same order (taints, parent_ids). */
+export function sameList(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}

@@ -1,5 +1,8 @@
 export {
+  activeDeviations,
   configure,
+  type DeploymentConfig,
+  type DeviationRule,
   getActiveCache,
   getActiveEngine,
   getActiveIdentity,
@@ -8,17 +11,12 @@ export {
   getDeployment,
   getSanitizerPolicy,
   type KestConfigureOptions,
-  resetConfiguration,
-} from './config.js';
-export { verified } from './decorator.js';
-export {
-  activeDeviations,
-  type DeploymentConfig,
-  type DeviationRule,
   loadDeploymentFile,
   loadDeploymentFromEnv,
   parseDeploymentConfig,
-} from './deployment.js';
+  resetConfiguration,
+} from '../config/index.js';
+export { verified } from './decorator.js';
 export {
   type KestVerifiedOptions,
   kestVerified,

@@ -1,7 +1,11 @@
 import type { SignedEntry } from '../entry/signed.js';
 import type { KestEntryPayload } from '../entry/types.js';
 import { KestIdentityError } from '../errors.js';
+import type { IdentityProvider } from '../identity/provider.js';
+import type { Passport } from '../passport/passport.js';
 import { b64urlDecode } from '../wire/base64url.js';
+import { canonicalize } from '../wire/canonical.js';
+import { FAILED_EXECUTION_TAINT } from '../wire/constants.js';
 import { entryHash } from '../wire/hash.js';
 import { type JwsHeader, parseJws } from '../wire/jws.js';
 
@@ -42,4 +46,47 @@ export function signedEntryFromPayload(
       cause: err,
     });
   }
+}
+
+/** Sign a call's entry (no signature, no call): any failure is an identity error. */
+export async function signOrHalt(
+  identity: IdentityProvider,
+  payload: KestEntryPayload,
+  start: Passport | undefined,
+  operation: string,
+): Promise<SignedEntry> {
+  let jws: string;
+  let bytes: Buffer;
+  try {
+    bytes = Buffer.from(canonicalize(payload), 'utf8');
+    const knownChains = start ? chainsOf(start) : undefined;
+    jws = await identity.sign(bytes, knownChains ? { knownChains } : undefined);
+  } catch (err) {
+    throw new KestIdentityError(`${operation}: cannot sign the entry: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+  return signedEntryFromPayload(jws, payload, bytes.toString('base64url'));
+}
+
+/** Certificate chains (x5t#S256) the passport already carries, so the provider may omit x5c. */
+function chainsOf(passport: Passport): Set<string> | undefined {
+  let out: Set<string> | undefined;
+  for (const e of passport.entries) {
+    const t = e.header['x5t#S256'];
+    if (e.header.x5c && typeof t === 'string') {
+      out ??= new Set();
+      out.add(t);
+    }
+  }
+  return out;
+}
+
+/** The replacement entry for a call whose function threw: same id and parents, trust 0, tainted. */
+export function failurePayload(p: KestEntryPayload): KestEntryPayload {
+  const added = p.added_taints.includes(FAILED_EXECUTION_TAINT)
+    ? p.added_taints
+    : [...p.added_taints, FAILED_EXECUTION_TAINT];
+  const taints = [...new Set([...p.taints, FAILED_EXECUTION_TAINT])].sort();
+  return { ...p, added_taints: added, taints, trust_score: 0, timestamp_ms: Date.now() };
 }

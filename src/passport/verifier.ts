@@ -7,7 +7,7 @@
  */
 import type { KeyObject } from 'node:crypto';
 import type { SignedEntry } from '../entry/signed.js';
-import { isRootEntry } from '../entry/validate.js';
+import { isRootEntry, sameList } from '../entry/validate.js';
 import {
   KestConfigurationError,
   KestError,
@@ -19,11 +19,14 @@ import type { TrustSource } from '../keys/trust-source.js';
 import { DefaultTrustEvaluator, type TrustEvaluator } from '../trust/evaluator.js';
 import { hopTrust, parseTrustOverride } from '../trust/lineage.js';
 import {
+  type SanitizerHop,
   SanitizerPolicy,
   type SanitizerPolicy as SanitizerPolicyType,
   type SanitizerRule,
+  taintRemovals,
+  trustRaise,
 } from '../trust/sanitizers.js';
-import { computeTaints, effectiveRemovals } from '../trust/taints.js';
+import { computeTaints } from '../trust/taints.js';
 import { LABEL, RUNTIME_NAME } from '../wire/constants.js';
 import { verifyJwsSignature } from '../wire/jws.js';
 import { Passport, type PassportLimits } from './passport.js';
@@ -101,13 +104,19 @@ export interface VerificationReport {
   cachedEntries: number;
 }
 
-const PASSPORT_REASON: Record<string, VerificationReason> = {
+/** The verification reason for an error code thrown while parsing a passport or an entry. */
+const REASON_OF_PARSE_CODE: Record<string, VerificationReason> = {
   ERR_PASSPORT_TOO_LARGE: 'too_large',
   ERR_JWS_TOO_LARGE: 'too_large',
   ERR_JWS_ALG_NOT_ALLOWED: 'alg_not_allowed',
   ERR_JWS_INVALID: 'malformed_jws',
   ERR_ENTRY_INVALID: 'malformed_entry',
 };
+
+/** Why a passport or entry failed to parse, from the error's code (unknown codes: malformed_entry). */
+export function parseFailureReason(code: string): VerificationReason {
+  return REASON_OF_PARSE_CODE[code] ?? 'malformed_entry';
+}
 
 function rootCaps(rules: readonly RootRule[]): Map<string, number> {
   if (!Array.isArray(rules))
@@ -125,12 +134,6 @@ function rootCaps(rules: readonly RootRule[]): Map<string, number> {
     caps.set(r.principal, Math.min(cap, caps.get(r.principal) ?? 100));
   }
   return caps;
-}
-
-function sameList(a: readonly string[], b: readonly string[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 export class PassportVerifier {
@@ -299,9 +302,17 @@ export class PassportVerifier {
             `taints ${JSON.stringify(p.taints)} != recomputed ${JSON.stringify(expectedTaints)}`,
           );
         }
-        const removals = effectiveRemovals(parentTaints, p.added_taints, p.removed_taints);
+        const parentScores = parents.map((e) => e.payload.trust_score);
+        const hop: SanitizerHop = {
+          principal: p.labels.principal as string,
+          parentScores,
+          parentTaints,
+          sourceType,
+          addedTaints: p.added_taints,
+          removedTaints: p.removed_taints,
+        };
+        const { removals, forbidden } = taintRemovals(this.#sanitizers, hop);
         if (removals.length > 0) {
-          const forbidden = this.#sanitizers.forbiddenRemovals(p.labels.principal as string, removals);
           if (forbidden.length > 0) {
             fail(
               'unauthorized_sanitizer',
@@ -317,7 +328,6 @@ export class PassportVerifier {
         } else {
           const override = parseTrustOverride(p.labels[LABEL.trustOverride]);
           if (Number.isNaN(override)) fail('malformed_entry', `${LABEL.trustOverride} is not an integer`);
-          const parentScores = parents.map((e) => e.payload.trust_score);
           const expected = hopTrust(this.#evaluator, {
             parentScores,
             sourceType,
@@ -327,21 +337,15 @@ export class PassportVerifier {
           if (expected !== p.trust_score) {
             fail('trust_mismatch', `trust_score ${p.trust_score} != recomputed ${expected}`);
           }
-          if (override !== undefined && expected === p.trust_score) {
-            const computed = hopTrust(this.#evaluator, {
-              parentScores,
-              sourceType,
-              addedTaints: p.added_taints,
-            });
-            if (p.trust_score > computed) {
-              if (!this.#sanitizers.mayRaiseTo(p.labels.principal as string, p.trust_score)) {
-                fail(
-                  'unauthorized_sanitizer',
-                  `${p.labels.principal} may not raise trust from ${computed} to ${p.trust_score}`,
-                );
-              }
-              sanitized = true;
+          const raise = trustRaise(this.#sanitizers, this.#evaluator, hop, override, p.trust_score);
+          if (raise) {
+            if (!raise.allowed) {
+              fail(
+                'unauthorized_sanitizer',
+                `${p.labels.principal} may not raise trust from ${raise.from} to ${p.trust_score}`,
+              );
             }
+            sanitized = true;
           }
         }
       }
@@ -393,7 +397,7 @@ export class PassportVerifier {
     } catch (err) {
       if (err instanceof KestPassportError) {
         const inner = err.cause instanceof KestError ? err.cause.code : err.code;
-        const reason = PASSPORT_REASON[inner] ?? 'malformed_entry';
+        const reason = parseFailureReason(inner);
         throw new KestVerificationError(reason, (err.cause as Error | undefined)?.message ?? err.message, {
           index: err.index,
           cause: err,

@@ -1,4 +1,7 @@
 import { KestConfigurationError } from '../errors.js';
+import type { TrustEvaluator } from './evaluator.js';
+import { hopTrust } from './lineage.js';
+import { effectiveRemovals } from './taints.js';
 
 /**
  * A principal the verifier allows to raise trust (kest.trust_override) or remove taints. Without a
@@ -62,4 +65,50 @@ export class SanitizerPolicy {
     const r = this.byPrincipal.get(principal);
     return r !== undefined && score <= (r.maxTrust ?? 100);
   }
+}
+
+/**
+ * The lineage facts of one hop the sanitizer rule looks at. The rule (KEST-SPEC §2 check 4) is
+ * applied twice with the same definition: by the hook before it signs (so a function never runs on
+ * a lineage it merely claims) and by the verifier on every entry it receives.
+ */
+export interface SanitizerHop {
+  principal: string;
+  parentScores: readonly number[];
+  parentTaints: readonly (readonly string[])[];
+  sourceType: string | undefined;
+  addedTaints: readonly string[];
+  removedTaints: readonly string[];
+}
+
+/** The taints the hop clears (present in a parent, not re-added), and those its principal may not clear. */
+export function taintRemovals(
+  policy: SanitizerPolicy,
+  hop: SanitizerHop,
+): { removals: string[]; forbidden: string[] } {
+  const removals = effectiveRemovals(hop.parentTaints, hop.addedTaints, hop.removedTaints);
+  return {
+    removals,
+    forbidden: removals.length > 0 ? policy.forbiddenRemovals(hop.principal, removals) : [],
+  };
+}
+
+/**
+ * When an override set `score` above what the lineage alone gives: that lower score and whether
+ * the principal is a sanitizer allowed to raise to `score`. Undefined when nothing was raised.
+ */
+export function trustRaise(
+  policy: SanitizerPolicy,
+  evaluator: TrustEvaluator,
+  hop: SanitizerHop,
+  override: number | undefined,
+  score: number,
+): { from: number; allowed: boolean } | undefined {
+  if (override === undefined) return undefined;
+  const from = hopTrust(evaluator, {
+    parentScores: hop.parentScores,
+    sourceType: hop.sourceType,
+    addedTaints: hop.addedTaints,
+  });
+  return score > from ? { from, allowed: policy.mayRaiseTo(hop.principal, score) } : undefined;
 }

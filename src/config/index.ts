@@ -1,0 +1,21 @@
+export {
+  configure,
+  getActiveCache,
+  getActiveEngine,
+  getActiveIdentity,
+  getActiveTrust,
+  getConfiguration,
+  getDeployment,
+  getSanitizerPolicy,
+  type KestConfigureOptions,
+  resetConfiguration,
+} from './config.js';
+export {
+  activeDeviations,
+  type DeploymentConfig,
+  type DeviationRule,
+  loadDeploymentFile,
+  loadDeploymentFromEnv,
+  parseDeploymentConfig,
+} from './deployment.js';
+export { type KestLogger, silentLogger, stderrLogger } from './logger.js';

@@ -1,0 +1,202 @@
+/**
+ * The steps of a protected call before its span opens: resolve identity and engines, take the
+ * passport, resolve user/agent/task and the resource, compute trust and taints, and refuse a hop
+ * that sanitizes without being a declared sanitizer. Each throws a typed error; nothing has run.
+ */
+
+import { getConfiguration, getDeployment, getSanitizerPolicy } from '../config/config.js';
+import { activeDeviations, type DeploymentConfig, type DeviationRule } from '../config/deployment.js';
+import {
+  getCurrentScope,
+  getUpstreamClaims,
+  getValidatedIdentity,
+  type IdentityClaims,
+  type PassportScope,
+} from '../context/context.js';
+import type { SignedEntry } from '../entry/signed.js';
+import { KestAuthorizationError, KestConfigurationError, KestError, KestIdentityError } from '../errors.js';
+import type { IdentityProvider } from '../identity/provider.js';
+import type { Passport } from '../passport/passport.js';
+import type { PolicyEngine, PolicyTier } from '../policy/types.js';
+import type { TrustEvaluator } from '../trust/evaluator.js';
+import { hopTrust } from '../trust/lineage.js';
+import { type SanitizerHop, taintRemovals, trustRaise } from '../trust/sanitizers.js';
+import { computeTaints } from '../trust/taints.js';
+import { LABEL, ROOT_PARENT } from '../wire/constants.js';
+import type { Tiers } from './authorize.js';
+import type { KestVerifiedOptions, Resolvable } from './options.js';
+import { parentsOf } from './scope.js';
+
+type Config = ReturnType<typeof getConfiguration>;
+
+export function resolve<T, A extends unknown[]>(value: Resolvable<T, A> | undefined, args: A): T | undefined {
+  return typeof value === 'function' ? (value as (...a: A) => T)(...args) : value;
+}
+
+/** Who signs, which policies apply (deviations removed) and which engine answers each tier. */
+export interface CallSetup {
+  config: Config;
+  identity: IdentityProvider;
+  deployment: DeploymentConfig;
+  deviations: DeviationRule[];
+  tiers: Tiers;
+  engines: Map<PolicyTier, PolicyEngine>;
+}
+
+export function resolveSetup(
+  options: KestVerifiedOptions<never>,
+  functionPolicies: string[],
+  operation: string,
+): CallSetup {
+  const config = getConfiguration();
+  const identity = options.identity ?? config.identity;
+  if (!identity) {
+    throw new KestConfigurationError(
+      `${operation}: no identity provider (pass \`identity\` or call configure())`,
+    );
+  }
+  const deployment = getDeployment();
+  const deviations = activeDeviations(deployment, operation);
+  const skip = (tier: PolicyTier, policy: string) =>
+    deviations.some((d) => d.tier === tier && d.policy === policy);
+  const tiers: Tiers = [
+    ['enterprise', deployment.enterprisePolicies.filter((p) => !skip('enterprise', p))],
+    ['platform', deployment.platformPolicies.filter((p) => !skip('platform', p))],
+    ['application', deployment.applicationPolicies.filter((p) => !skip('application', p))],
+    ['function', functionPolicies],
+  ];
+  const engines = new Map<PolicyTier, PolicyEngine>();
+  for (const [tier, names] of tiers) {
+    if (names.length === 0) continue;
+    // Deployment tiers are decided by the deployment's engines only: an `engine` option in code
+    // applies to the function tier and can never answer for an enterprise/platform policy.
+    const engine =
+      tier === 'function'
+        ? (options.engine ?? config.tierEngines.function ?? config.engine)
+        : (config.tierEngines[tier] ?? config.engine);
+    if (!engine) throw new KestConfigurationError(`${operation}: no policy engine for the ${tier} tier`);
+    engines.set(tier, engine);
+  }
+  return { config, identity, deployment, deviations, tiers, engines };
+}
+
+/** The enclosing scope's passport as this call found it, and the parents of its entry. */
+export interface Lineage {
+  enclosing: PassportScope | undefined;
+  start: Passport | undefined;
+  startTips: string[] | undefined;
+  parents: SignedEntry[];
+  parent: SignedEntry | undefined;
+  parentHash: string;
+}
+
+export function takePassport(): Lineage {
+  const enclosing = getCurrentScope();
+  const start = enclosing?.passport;
+  const startTips = enclosing?.tips;
+  const parents = parentsOf(start, startTips);
+  const parent = parents[parents.length - 1];
+  return { enclosing, start, startTips, parents, parent, parentHash: parent?.hash ?? ROOT_PARENT };
+}
+
+/** User/agent/task: explicit → validated here → last verified entry → upstream baggage (opt-in). */
+export function resolveWho<A extends unknown[]>(
+  options: KestVerifiedOptions<A>,
+  args: A,
+  parent: SignedEntry | undefined,
+  deployment: DeploymentConfig,
+): IdentityClaims {
+  const validated = getValidatedIdentity();
+  const fromEntry = identityOfEntry(parent);
+  const upstream = deployment.trustUpstreamBaggage ? getUpstreamClaims() : undefined;
+  const pick = (field: keyof IdentityClaims, explicit: string | undefined) =>
+    explicit ?? validated?.[field] ?? fromEntry?.[field] ?? upstream?.[field];
+  return {
+    user: pick('user', resolve(options.user, args)),
+    agent: pick('agent', resolve(options.agent, args)),
+    task: pick('task', resolve(options.task, args)),
+  };
+}
+
+function identityOfEntry(entry: SignedEntry | undefined): IdentityClaims | undefined {
+  const raw = entry?.payload.labels[LABEL.identity];
+  if (!raw) return undefined;
+  try {
+    const v = JSON.parse(raw) as Record<string, unknown>;
+    const s = (x: unknown) => (typeof x === 'string' && x.length > 0 ? x : undefined);
+    return { user: s(v.user), agent: s(v.agent), task: s(v.task) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** This hop's trust, taints and resource, as the entry will state them. */
+export interface HopState {
+  sourceType: string | undefined;
+  added: string[];
+  removed: string[];
+  override: number | undefined;
+  trustScore: number;
+  taints: string[];
+  resourceId: string;
+  resourceAttr: Record<string, unknown>;
+  sanitizer: Omit<SanitizerHop, 'principal'>;
+}
+
+export function computeHop<A extends unknown[]>(
+  options: KestVerifiedOptions<A>,
+  args: A,
+  parents: readonly SignedEntry[],
+  evaluator: TrustEvaluator,
+  operation: string,
+): HopState {
+  const sourceType = resolve(options.sourceType, args);
+  const added = [...(resolve(options.addedTaints, args) ?? [])];
+  const removed = [...(resolve(options.removedTaints, args) ?? [])];
+  const override = resolve(options.trustOverride, args);
+  const parentScores = parents.map((e) => e.payload.trust_score);
+  const parentTaints = parents.map((e) => e.payload.taints);
+  const trustScore = hopTrust(evaluator, { parentScores, sourceType, override, addedTaints: added });
+  const taints = computeTaints(parentTaints, added, removed);
+  const resourceId = resolve(options.resourceId, args) ?? operation;
+  const resourceAttr = resolve(options.resourceAttr, args) ?? {};
+  const sanitizer = { parentScores, parentTaints, sourceType, addedTaints: added, removedTaints: removed };
+  return { sourceType, added, removed, override, trustScore, taints, resourceId, resourceAttr, sanitizer };
+}
+
+export function workloadIdOf(identity: IdentityProvider): string {
+  try {
+    return identity.getWorkloadId();
+  } catch (err) {
+    throw err instanceof KestError
+      ? err
+      : new KestIdentityError(`identity unavailable: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/**
+ * A hop may raise trust or clear taints only as a declared sanitizer. Verifiers downstream refuse
+ * such an entry anyway; refusing here keeps the function from running on a lineage it merely claims.
+ */
+export function assertSanitizer(
+  hop: HopState,
+  workloadId: string,
+  evaluator: TrustEvaluator,
+  operation: string,
+): void {
+  if (hop.override === undefined && hop.removed.length === 0) return;
+  const policy = getSanitizerPolicy();
+  const facts: SanitizerHop = { principal: workloadId, ...hop.sanitizer };
+  const { forbidden } = taintRemovals(policy, facts);
+  const raise =
+    forbidden.length > 0 ? undefined : trustRaise(policy, evaluator, facts, hop.override, hop.trustScore);
+  if (forbidden.length === 0 && (raise === undefined || raise.allowed)) return;
+  throw new KestAuthorizationError(
+    `${operation}: ${workloadId} is not a declared sanitizer allowed to ${
+      forbidden.length > 0
+        ? `remove taints ${JSON.stringify(forbidden)}`
+        : `raise trust from ${raise?.from} to ${hop.trustScore}`
+    }`,
+    { policy: 'kest:sanitizers', tier: 'enterprise' },
+  );
+}

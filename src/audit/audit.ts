@@ -1,8 +1,8 @@
 /**
  * Former home of the audit (split into report.ts, graph.ts, auditor.ts, audit-spans.ts): these
- * re-exports keep old import paths compiling (load.ts, cli/commands/viz.ts). New code imports the
- * module that defines a name, or the public entry `kest/audit` (index.ts). Nothing in src/audit
- * imports this file.
+ * re-exports keep the old import path compiling for load.ts and cli/commands/viz.ts. New code
+ * imports the module that defines a name, or the public entry `kest/audit` (index.ts); once those
+ * two import report.ts and audit-spans.ts, this file goes.
  */
 export { auditPassport, auditSpans, auditSpansUnchecked } from './audit-spans.js';
 export { Auditor } from './auditor.js';
@@ -17,16 +17,4 @@ export {
   passportTipHash,
   passportTipJws,
 } from './graph.js';
-export type {
-  AuditBranch,
-  AuditClaimCheck,
-  AuditEntry,
-  AuditFailure,
-  AuditFork,
-  AuditGap,
-  AuditOptions,
-  AuditReport,
-  AuditSpanInfo,
-  EntrySource,
-  EntryStatus,
-} from './report.js';
+export type * from './report.js';

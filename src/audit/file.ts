@@ -3,9 +3,10 @@
 import { statSync } from 'node:fs';
 import { KestVerificationError } from '../errors.js';
 import type { SpanRecord } from '../telemetry/record.js';
-import { type AuditOptions, type AuditReport, auditSpansUnchecked } from './audit.js';
+import { auditSpansUnchecked } from './audit-spans.js';
 import { DEFAULT_WORKER_MIN_SPANS, sharedPool, workerBudget, workerSettings } from './pool.js';
 import { readSpansFile } from './readers.js';
+import type { AuditOptions, AuditReport } from './report.js';
 
 /** Read a span file (JSON lines, SQLite or OTLP/JSON) and audit it. */
 export async function auditFile(path: string, options: AuditOptions): Promise<AuditReport[]> {

@@ -2,24 +2,22 @@
  * kest/audit: rebuild passports from exported spans and verify them offline (KEST-SPEC §7), and
  * draw the lineage (HTML viewer, Mermaid, Graphviz DOT).
  */
-export {
-  type AuditBranch,
-  type AuditClaimCheck,
-  type AuditEntry,
-  type AuditFailure,
-  type AuditFork,
-  type AuditGap,
-  type AuditOptions,
-  type AuditReport,
-  type AuditSpanInfo,
-  auditPassport,
-  auditSpans,
-  CLAIM_CHECK_ATTRIBUTE,
-  type EntrySource,
-  type EntryStatus,
-  passportTipJws,
-} from './audit.js';
+export { auditPassport, auditSpans } from './audit-spans.js';
 export { type AuditSummary, auditFile, formatReport, summarizeReports } from './file.js';
+export { CLAIM_CHECK_ATTRIBUTE, passportTipJws } from './graph.js';
 export { closeAuditWorkers } from './pool.js';
 export { detectFormat, readJsonSpans, readSpansFile, readSqliteSpans, spansFromJson } from './readers.js';
+export type {
+  AuditBranch,
+  AuditClaimCheck,
+  AuditEntry,
+  AuditFailure,
+  AuditFork,
+  AuditGap,
+  AuditOptions,
+  AuditReport,
+  AuditSpanInfo,
+  EntrySource,
+  EntryStatus,
+} from './report.js';
 export * from './viz/index.js';

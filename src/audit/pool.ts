@@ -20,7 +20,7 @@ import type { AttributeValue, SpanRecord } from '../telemetry/record.js';
 import { DefaultTrustEvaluator } from '../trust/evaluator.js';
 import { SanitizerPolicy, type SanitizerRule } from '../trust/sanitizers.js';
 import { SPAN } from '../wire/constants.js';
-import { type AuditOptions, type Group, type Node, passportTipHash } from './audit.js';
+import { type Group, type Node, passportTipHash } from './graph.js';
 import type {
   FromWorker,
   GroupResult,
@@ -30,6 +30,7 @@ import type {
   WireResult,
   WorkerSettings,
 } from './protocol.js';
+import type { AuditOptions } from './report.js';
 
 /** Below this many entries an audit stays on the calling thread (starting workers costs more). */
 export const DEFAULT_WORKER_MIN_SPANS = 500;
@@ -139,6 +140,52 @@ function remoteError(err: unknown): RemoteError {
         index: undefined,
         entryId: undefined,
       };
+}
+
+/** Resolve a worker's key request with the caller's trust source and send the key (or error) back. */
+function answerKey(w: Worker, m: Extract<FromWorker, { type: 'key' }>, trust: TrustSource): void {
+  Promise.resolve()
+    .then(() => trust.resolveKey(m.request))
+    .then(
+      (key) => w.postMessage({ type: 'key', id: m.id, key } satisfies ToWorker),
+      (err: unknown) => w.postMessage({ type: 'key', id: m.id, error: remoteError(err) } satisfies ToWorker),
+    )
+    .catch(() => void w.terminate()); // a key that cannot be sent: the caller audits
+}
+
+/**
+ * Group indices in batches of about 1/8 of a thread's share of the entries: small enough to balance
+ * on a busy machine.
+ */
+function batchesOf(groups: readonly Group[], threads: number): number[][] {
+  const entries = groups.reduce((n, g) => n + g.nodes.length, 0);
+  const perBatch = Math.max(50, Math.ceil(entries / (threads * 8)));
+  const batches: number[][] = [];
+  let current: number[] = [];
+  let size = 0;
+  groups.forEach((g, i) => {
+    current.push(i);
+    size += g.nodes.length;
+    if (size >= perBatch) {
+      batches.push(current);
+      current = [];
+      size = 0;
+    }
+  });
+  if (current.length > 0) batches.push(current);
+  return batches;
+}
+
+/** A worker's result with its JWS strings put back (undefined: the caller audits the trace). */
+function completeResult(r: WireResult, jwsOf: (hash: string) => string | undefined): GroupResult | undefined {
+  if (r.kind !== 'report') return r;
+  for (const e of r.report.entries) {
+    const jws = jwsOf(e.hash);
+    if (jws === undefined) return undefined; // cannot happen: then the caller audits it
+    e.jws = jws;
+  }
+  r.report.passport = r.passport.map((i) => r.report.entries[i]?.jws as string);
+  return { kind: 'report', report: r.report };
 }
 
 /** Idle workers of the shared pool stop after this long. */
@@ -281,36 +328,10 @@ export class AuditPool {
     jwsOf: (hash: string) => string | undefined,
     local: ((group: Group) => Promise<GroupResult>) | undefined,
   ): Promise<void> {
-    const entries = groups.reduce((n, g) => n + g.nodes.length, 0);
-    // Batches of about 1/8 of a thread's share: small enough to balance on a busy machine.
-    const threads = live.length + (local ? 1 : 0);
-    const perBatch = Math.max(50, Math.ceil(entries / (threads * 8)));
-    const batches: number[][] = [];
-    let current: number[] = [];
-    let size = 0;
-    groups.forEach((g, i) => {
-      current.push(i);
-      size += g.nodes.length;
-      if (size >= perBatch) {
-        batches.push(current);
-        current = [];
-        size = 0;
-      }
-    });
-    if (current.length > 0) batches.push(current);
+    const batches = batchesOf(groups, live.length + (local ? 1 : 0));
 
     let next = 0;
     let batchId = 0;
-    const complete = (r: WireResult): GroupResult | undefined => {
-      if (r.kind !== 'report') return r;
-      for (const e of r.report.entries) {
-        const jws = jwsOf(e.hash);
-        if (jws === undefined) return undefined; // cannot happen: then the caller audits it
-        e.jws = jws;
-      }
-      r.report.passport = r.passport.map((i) => r.report.entries[i]?.jws as string);
-      return { kind: 'report', report: r.report };
-    };
     const onWorker = (w: Worker) =>
       new Promise<void>((resolve) => {
         const inFlight = new Map<number, number[]>();
@@ -340,21 +361,14 @@ export class AuditPool {
         };
         const onMessage = (m: FromWorker) => {
           if (m.type === 'key') {
-            Promise.resolve()
-              .then(() => trust.resolveKey(m.request))
-              .then(
-                (key) => w.postMessage({ type: 'key', id: m.id, key } satisfies ToWorker),
-                (err: unknown) =>
-                  w.postMessage({ type: 'key', id: m.id, error: remoteError(err) } satisfies ToWorker),
-              )
-              .catch(() => void w.terminate()); // a key that cannot be sent: the caller audits
+            answerKey(w, m, trust);
             return;
           }
           const batch = inFlight.get(m.id);
           if (!batch) return;
           inFlight.delete(m.id);
           batch.forEach((g, k) => {
-            results[g] = complete(m.results[k] as WireResult);
+            results[g] = completeResult(m.results[k] as WireResult, jwsOf);
           });
           feed();
         };

@@ -6,7 +6,7 @@ import type { KeyObject } from 'node:crypto';
 import type { KeyRequest } from '../keys/trust-source.js';
 import type { SpanRecord } from '../telemetry/record.js';
 import type { SanitizerRule } from '../trust/sanitizers.js';
-import type { AuditReport } from './audit.js';
+import type { AuditReport } from './report.js';
 
 /** What one audit asks of the workers (sent once per audit: a pool outlives audits). */
 export interface WorkerSettings {

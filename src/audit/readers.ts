@@ -8,8 +8,6 @@ import { KestTelemetryError } from '../telemetry/errors.js';
 import type { AttributeValue, SpanRecord, SpanStatusName } from '../telemetry/record.js';
 import { openSpanDatabase } from '../telemetry/sqlite-exporter.js';
 
-export type SpanSourceFormat = 'jsonl' | 'sqlite' | 'otlp-json';
-
 const SQLITE_MAGIC = 'SQLite format 3\0';
 
 /** What a file holds, from its first bytes. */

@@ -10,7 +10,8 @@ import { parentPort } from 'node:worker_threads';
 import { KestVerificationError, type VerificationReason } from '../errors.js';
 import type { KeyRequest, TrustSource } from '../keys/trust-source.js';
 import { DefaultTrustEvaluator } from '../trust/evaluator.js';
-import { Auditor, type Group, lazyNode, matchesTrace, type Node } from './audit.js';
+import { Auditor } from './auditor.js';
+import { type Group, lazyNode, matchesTrace, type Node } from './graph.js';
 import type { FromWorker, RemoteError, SlimGroup, ToWorker, WireResult, WorkerSettings } from './protocol.js';
 
 const port = parentPort;

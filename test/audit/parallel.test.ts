@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { groupSpans } from '../../src/audit/audit.js';
+import { groupSpans } from '../../src/audit/graph.js';
 import { type AuditOptions, type AuditReport, auditFile, auditSpans } from '../../src/audit/index.js';
 import { AuditPool, closeAuditWorkers, plannedWorkers, workerSettings } from '../../src/audit/pool.js';
 import type { TrustSource } from '../../src/keys/trust-source.js';

@@ -3,7 +3,7 @@
  * node per lost entry), edges parent → child, and a layered layout (layer = longest path from a
  * root, so every edge points down).
  */
-import type { AuditEntry, AuditReport } from '../audit.js';
+import type { AuditEntry, AuditReport } from '../report.js';
 
 export interface VizNode {
   id: string;

@@ -4,7 +4,7 @@
  * marked, verification status per node, the failed entry outlined — with an entry's details on click.
  * The SVG is drawn here, so the page reads without script; the script only adds the details panel.
  */
-import type { AuditEntry, AuditReport } from '../audit.js';
+import type { AuditEntry, AuditReport } from '../report.js';
 import {
   buildGraph,
   NODE_H,

@@ -1,5 +1,5 @@
 /** Mermaid and Graphviz DOT forms of an audit report, for docs and `dot -Tsvg`. */
-import type { AuditReport } from '../audit.js';
+import type { AuditReport } from '../report.js';
 import { buildGraph, shortPrincipal, trustColorHex, type VizNode } from './graph.js';
 
 function nodeLabel(n: VizNode): string[] {

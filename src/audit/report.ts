@@ -1,0 +1,143 @@
+/**
+ * The public types of an offline audit (KEST-SPEC §7): what an audit is asked (AuditOptions) and
+ * what it reports per trace (AuditReport and its parts). Plain data: a report crosses threads.
+ */
+import type { TrustSource } from '../keys/trust-source.js';
+import type { CacheProvider } from '../propagation/cache.js';
+import type { SpanRecord } from '../telemetry/record.js';
+import type { TrustEvaluator } from '../trust/evaluator.js';
+import type { SanitizerPolicy, SanitizerRule } from '../trust/sanitizers.js';
+
+export interface AuditOptions {
+  /** Where anchored keys come from (JwksTrustSource, SpiffeTrustSource, ...). */
+  trust: TrustSource;
+  sanitizers?: SanitizerPolicy | readonly SanitizerRule[];
+  trustEvaluator?: TrustEvaluator;
+  strictLineage?: boolean;
+  /** Resolves claim-check references when a trace has gaps. Unreachable: reported, never fatal. */
+  cache?: CacheProvider;
+  /** Only this trace (OpenTelemetry trace id, or the entries' labels.trace_id). */
+  traceId?: string;
+  /**
+   * Worker threads that verify traces besides the calling thread, which audits too (0: audit on the
+   * calling thread alone). Default: os.availableParallelism() - 1, at most 3; used only when the
+   * audit has at least `workerMinSpans` entries in two or more traces, and never more than the
+   * traces less one. Reports are the same either way.
+   */
+  workers?: number;
+  /** Entries below which an audit stays on the calling thread. Default 500. */
+  workerMinSpans?: number;
+}
+
+export type EntryStatus = 'verified' | 'failed' | 'unverified';
+export type EntrySource = 'span' | 'passport' | 'claim_check';
+
+export interface AuditSpanInfo {
+  traceId: string;
+  spanId: string;
+  parentSpanId: string | null;
+  name: string;
+  serviceName: string | undefined;
+  status: SpanRecord['status'];
+  startTimeUnixNano: string;
+  endTimeUnixNano: string;
+}
+
+export interface AuditEntry {
+  /** Position in the trace's hash-linked order (parents before children). */
+  index: number;
+  hash: string;
+  jws: string;
+  /** Undefined only for an entry that does not parse. */
+  entryId: string | undefined;
+  operation: string | undefined;
+  principal: string | undefined;
+  classification: string | undefined;
+  trustScore: number | undefined;
+  taints: string[];
+  addedTaints: string[];
+  removedTaints: string[];
+  /** Parent hashes (empty for a root). */
+  parents: string[];
+  sourceType: string | undefined;
+  trustOverride: string | undefined;
+  /** Where the JWS came from: the entry's own span, a passport another span carried, a claim check. */
+  source: EntrySource;
+  /** Carried by a span of another trace. */
+  crossTrace: boolean;
+  span: AuditSpanInfo | undefined;
+  status: EntryStatus;
+  /** Why it failed, or why it stays unverified ('below_gap', 'parent_failed', 'no_trust_source'). */
+  reason: string | undefined;
+  message: string | undefined;
+  /** Raised trust or cleared taints under a sanitizer rule (or classification 'sanitizer'). */
+  sanitized: boolean;
+  /** The span says the call was denied by policy. */
+  denied: boolean;
+  /** The call's function threw (taint failed_execution). */
+  failedExecution: boolean;
+  /** Original entry of a failed call, replaced by this failed_execution entry (hash). */
+  supersededBy: string | undefined;
+}
+
+export interface AuditGap {
+  /** The hash no span carries. */
+  hash: string;
+  /** Entry ids (or span ids) that reference it. */
+  referencedBy: string[];
+  via: 'parent' | 'passport';
+  /** Where the entry was found after all, or null when it is lost. */
+  recovered: 'passport' | 'claim_check' | null;
+  entryId: string | undefined;
+}
+
+export interface AuditFork {
+  parentHash: string;
+  parentIndex: number;
+  parentEntryId: string | undefined;
+  children: { index: number; entryId: string | undefined; hash: string; status: EntryStatus }[];
+  /** 'failure': a failed call's original and its failed_execution replacement; 'conflict': two
+   * different entries with one entry_id; 'concurrent': parallel calls. */
+  kind: 'concurrent' | 'failure' | 'conflict';
+}
+
+export interface AuditFailure {
+  index: number;
+  entryId: string | undefined;
+  hash: string;
+  reason: string;
+  message: string;
+}
+
+export interface AuditBranch {
+  tipIndex: number;
+  tipEntryId: string | undefined;
+  status: 'verified' | 'failed' | 'blocked' | 'unverified';
+  failureIndex?: number;
+}
+
+export interface AuditClaimCheck {
+  id: string;
+  spanId: string;
+  resolved: boolean;
+  error?: string;
+}
+
+export interface AuditReport {
+  traceId: string;
+  /** 'verified': every entry proven, nothing missing. 'incomplete': gaps or unverifiable entries. */
+  status: 'verified' | 'failed' | 'incomplete' | 'unverified';
+  entries: AuditEntry[];
+  /** The rebuilt passport: JWS of every parsed entry in hash-linked order. */
+  passport: string[];
+  failure: AuditFailure | undefined;
+  gaps: AuditGap[];
+  forks: AuditFork[];
+  branches: AuditBranch[];
+  claimChecks: AuditClaimCheck[];
+  /** Kest spans without a signature (signing halted) and other spans of the trace. */
+  unsignedSpans: { spanId: string; name: string; status: SpanRecord['status'] }[];
+  otherSpans: number;
+  duplicates: number;
+  serviceNames: string[];
+}

@@ -188,3 +188,29 @@ export class KestCacheError extends KestError {
     super('ERR_CACHE', message, options);
   }
 }
+
+/** Reasons of the opt-in HTTP ingress hardening checks (KestIngressRefusal). */
+export type IngressReason = 'stale_passport' | 'unbound_passport';
+
+/**
+ * A verified passport refused by this service's own ingress rules (freshness, caller binding).
+ * Code ERR_VERIFICATION_FAILED (401); `reason` travels in the refusal body like a verifier's.
+ */
+export class KestIngressRefusal extends KestError {
+  readonly reason: IngressReason;
+  readonly index: number;
+  readonly entryId: string | undefined;
+  constructor(reason: IngressReason, message: string, details: { index: number; entryId?: string }) {
+    super('ERR_VERIFICATION_FAILED', message);
+    this.reason = reason;
+    this.index = details.index;
+    this.entryId = details.entryId;
+  }
+}
+
+/** A service refusing a request that has no passport. Code ERR_VERIFICATION_FAILED (401). */
+export class KestMissingPassportError extends KestError {
+  constructor() {
+    super('ERR_VERIFICATION_FAILED', 'this service requires an incoming passport and the request has none');
+  }
+}

@@ -10,19 +10,14 @@
  * The handler then runs inside the ambient context (runWithIngress: the passport, the upstream
  * claims, the validated identity; and the remote `traceparent` as parent span context). Any failure is a
  * refusal: JSON `{"error": code, "message": ...}` with 400 / 401 / 403 / 5xx, and the handler never
- * runs. Errors are mapped by their stable `code`, never by message.
+ * runs. Errors are mapped by their stable `code`, never by message (refusal.ts). Verified passports
+ * are kept by their exact bytes (restore-cache.ts).
  */
 import type { Socket } from 'node:net';
-import { context, type SpanContext, TraceFlags, trace } from '@opentelemetry/api';
+import { context, type SpanContext, trace } from '@opentelemetry/api';
 import { runWithIngress, type ValidatedIdentity } from '../context/context.js';
 import type { SignedEntry } from '../entry/signed.js';
-import {
-  KestAuthorizationError,
-  KestConfigurationError,
-  KestError,
-  type KestErrorCode,
-  KestVerificationError,
-} from '../errors.js';
+import { KestConfigurationError, KestIngressRefusal, KestMissingPassportError } from '../errors.js';
 import { getConfiguration, getDeployment, getSanitizerPolicy } from '../hook/config.js';
 import type { TrustSource } from '../keys/trust-source.js';
 import type { KestLogger } from '../logger.js';
@@ -39,7 +34,19 @@ import {
 import type { TrustEvaluator } from '../trust/evaluator.js';
 import { SanitizerPolicy, type SanitizerRule } from '../trust/sanitizers.js';
 import { BAGGAGE_KEY } from '../wire/constants.js';
-import { type BearerIdentityOptions, BearerIdentityValidator, KestBearerTokenError } from './identity.js';
+import { type BearerIdentityOptions, BearerIdentityValidator } from './identity.js';
+import { type Phase, type Refusal, refusalFor } from './refusal.js';
+import {
+  keptUnder,
+  type RestoredKey,
+  RestoredPassports,
+  type VerdictStamp,
+  verdictStamp,
+} from './restore-cache.js';
+import { parseTraceparent } from './traceparent.js';
+
+/** refuse() answers with these (the adapters' and examples' import path). */
+export type { Phase, Refusal } from './refusal.js';
 
 export interface KestHttpOptions {
   /**
@@ -106,25 +113,6 @@ export interface KestHttpOptions {
   logger?: KestLogger;
 }
 
-/** What a refusal sends. `body.error` is the stable KestError code. */
-export interface Refusal {
-  status: number;
-  body: RefusalBody;
-  headers: Record<string, string>;
-}
-
-export interface RefusalBody {
-  error: KestErrorCode | 'ERR_INTERNAL';
-  message: string;
-  /** KestVerificationError: the finer reason, and the failing entry. */
-  reason?: string;
-  index?: number;
-  entry_id?: string;
-  /** KestAuthorizationError: the denying policy and tier. */
-  policy?: string;
-  tier?: string;
-}
-
 /** What the interceptors proved about a request; the adapters hand it to run(). */
 export interface Admission {
   passport: Passport;
@@ -158,38 +146,6 @@ export interface IngressRequest extends RequestInfo {
   identity?: ValidatedIdentity | undefined;
 }
 
-/**
- * Where an error came from: `ingress` (the interceptors, before the handler) or `handler` (the
- * protected handler or code it called).
- */
-export type Phase = 'ingress' | 'handler';
-
-/** Reasons of the opt-in ingress hardening checks (KestIngressRefusal). */
-export type IngressReason = 'stale_passport' | 'unbound_passport';
-
-/**
- * A verified passport refused by this service's own ingress rules (freshness, caller binding).
- * Code ERR_VERIFICATION_FAILED (401); `reason` travels in the refusal body like a verifier's.
- */
-export class KestIngressRefusal extends KestError {
-  readonly reason: IngressReason;
-  readonly index: number;
-  readonly entryId: string | undefined;
-  constructor(reason: IngressReason, message: string, details: { index: number; entryId?: string }) {
-    super('ERR_VERIFICATION_FAILED', message);
-    this.reason = reason;
-    this.index = details.index;
-    this.entryId = details.entryId;
-  }
-}
-
-/** A service refusing a request that has no passport. Code ERR_VERIFICATION_FAILED (401). */
-export class KestMissingPassportError extends KestError {
-  constructor() {
-    super('ERR_VERIFICATION_FAILED', 'this service requires an incoming passport and the request has none');
-  }
-}
-
 function header(headers: IncomingHeaders, name: string): string | undefined {
   if (typeof (headers as Headers).get === 'function') return (headers as Headers).get(name) ?? undefined;
   const v = (headers as Record<string, string | string[] | undefined>)[name];
@@ -199,263 +155,6 @@ function header(headers: IncomingHeaders, name: string): string | undefined {
 function headerRaw(headers: IncomingHeaders, name: string): string | readonly string[] | undefined {
   if (typeof (headers as Headers).get === 'function') return (headers as Headers).get(name) ?? undefined;
   return (headers as Record<string, string | string[] | undefined>)[name];
-}
-
-const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
-
-/** A W3C traceparent (version 00) as a remote span context; undefined when absent or invalid. */
-export function parseTraceparent(value: string | undefined): SpanContext | undefined {
-  if (!value) return undefined;
-  const m = TRACEPARENT.exec(value.trim());
-  if (!m) return undefined;
-  const [, traceId, spanId, flags] = m as unknown as [string, string, string, string];
-  if (/^0+$/.test(traceId) || /^0+$/.test(spanId)) return undefined;
-  return { traceId, spanId, traceFlags: Number.parseInt(flags, 16) & TraceFlags.SAMPLED, isRemote: true };
-}
-
-/** HTTP status of a Kest error, by its stable code and the phase it happened in. */
-export function statusFor(err: unknown, phase: Phase): number {
-  if (!(err instanceof KestError)) return 500;
-  const code = err.code;
-  // Infrastructure we depend on is down: the request may succeed later.
-  if (code === 'ERR_CACHE') return 503;
-  if (code === 'ERR_CLAIM_CHECK' && err.cause instanceof KestError && err.cause.code === 'ERR_CACHE')
-    return 503;
-  if (err instanceof KestBearerTokenError && err.failure === 'jwks_unavailable') return 503;
-  // A policy said no (an engine failure is a denial too).
-  if (code === 'ERR_AUTHORIZATION' || code === 'ERR_POLICY_ENGINE') return 403;
-  if (code === 'ERR_CONFIGURATION') return 500;
-  if (phase === 'handler') {
-    // The handler's own Kest failures (cannot sign, outbound passport too large, ...) are ours.
-    return code === 'ERR_CLAIM_CHECK' ? 503 : 500;
-  }
-  switch (code) {
-    // Malformed input: the request itself is broken.
-    case 'ERR_BAGGAGE_INVALID':
-    case 'ERR_PASSPORT_INVALID':
-    case 'ERR_PASSPORT_TOO_LARGE':
-    case 'ERR_JWS_INVALID':
-    case 'ERR_JWS_TOO_LARGE':
-    case 'ERR_ENTRY_INVALID':
-    case 'ERR_CANONICALIZE':
-      return 400;
-    // The request claims a lineage or identity it cannot prove: forged, re-signed, truncated,
-    // unanchored key, inflated trust, expired/missing claim check, invalid bearer token.
-    case 'ERR_VERIFICATION_FAILED':
-    case 'ERR_CLAIM_CHECK':
-    case 'ERR_IDENTITY':
-    case 'ERR_JWS_ALG_NOT_ALLOWED':
-    case 'ERR_JWS_ALG_KEY_MISMATCH':
-    case 'ERR_JWS_SIGNATURE_INVALID':
-    case 'ERR_KEY_NOT_FOUND':
-    case 'ERR_SPIFFE':
-      return 401;
-    default:
-      return 500;
-  }
-}
-
-/**
- * The refusal for an error, or undefined when it is not a Kest error and happened in the handler
- * (the framework's own error handling applies). Ingress errors of any kind are refused (500 when
- * they are not Kest errors): nothing unverified ever reaches the handler.
- */
-export function refusalFor(err: unknown, phase: Phase): Refusal | undefined {
-  if (!(err instanceof KestError)) {
-    if (phase === 'handler') return undefined;
-    return {
-      status: 500,
-      body: { error: 'ERR_INTERNAL', message: 'the request could not be checked' },
-      headers: {},
-    };
-  }
-  const status = statusFor(err, phase);
-  // 5xx: say what failed (the code), not how (details go to the log).
-  const message = status >= 500 ? internalMessage(err.code) : err.message;
-  const body: RefusalBody = { error: err.code, message };
-  if (err instanceof KestVerificationError || err instanceof KestIngressRefusal) {
-    body.reason = err.reason;
-    body.index = err.index;
-    if (err.entryId) body.entry_id = err.entryId;
-  }
-  if (err instanceof KestAuthorizationError) {
-    body.policy = err.policy;
-    body.tier = err.tier;
-    if (err.entryId) body.entry_id = err.entryId;
-  }
-  const headers: Record<string, string> = {};
-  if (err instanceof KestBearerTokenError && status === 401) {
-    headers['www-authenticate'] =
-      err.failure === 'missing'
-        ? 'Bearer'
-        : 'Bearer error="invalid_token", error_description="invalid token"';
-  }
-  if (status === 503) headers['retry-after'] = '1';
-  return { status, body, headers };
-}
-
-function internalMessage(code: KestErrorCode): string {
-  switch (code) {
-    case 'ERR_CONFIGURATION':
-      return 'the service is not configured to check this request';
-    case 'ERR_CACHE':
-    case 'ERR_CLAIM_CHECK':
-      return 'the claim-check store is unavailable';
-    case 'ERR_IDENTITY':
-      return 'the service could not authenticate or sign';
-    default:
-      return 'internal error';
-  }
-}
-
-/**
- * A small LRU of verified passports keyed by the exact bytes that carried them (inline JSON or
- * compressed value), with the verdict of the verifier that accepted them. Equal bytes give equal
- * entries and hashes, so a kept verdict is no weaker than the verifier's own verified-tip cache —
- * provided it is reused only by the same verifier under the same trust epoch and cache generation
- * (a revoked key or rotated bundle changes them). The chain tip is re-checked on every hit.
- *
- * Only verified passports enter (junk never occupies memory), and the total estimated retained
- * memory is bounded as well as the slot count. A hit hands out a new Passport over the kept
- * (frozen) entries: Passport.addSignature appends in place, and what one request's code adds must
- * never reach another request that carries the same bytes.
- */
-/**
- * Which bytes a slot is for. The map is keyed by `id` (tier + declared chain tip: short, cheap to
- * hash) and a hit must also carry exactly the same member bytes (`raw`): hashing a 3 KB member on
- * every request cost ~3.5 µs of the ~7.6 µs admission (measured, depth 10).
- */
-interface RestoredKey {
-  id: string;
-  raw: string;
-}
-
-interface RestoredSlot {
-  raw: string;
-  /** Frozen: shared by every request that arrives with these bytes. */
-  entries: readonly SignedEntry[];
-  tipHash: string;
-  /** Frozen verdict; each hit gets a shallow copy naming its own Passport. */
-  report: VerificationReport;
-  verifier: PassportVerifier;
-  stamp: VerdictStamp;
-  cost: number;
-}
-
-/** What a kept verdict was obtained under. */
-interface VerdictStamp {
-  epoch: unknown;
-  generation: unknown;
-}
-
-/** Estimated bytes a slot retains: the key, the parsed entries (~2.3× their JWS, measured), the report. */
-function slotCost(key: RestoredKey, entries: readonly SignedEntry[]): number {
-  let jws = 0;
-  for (const e of entries) jws += e.jws.length;
-  return key.raw.length * 2 + jws * 3 + entries.length * 256;
-}
-
-/** Freeze an entry tree (typed arrays cannot be frozen; they are left as they are). */
-function deepFreeze<T>(value: T): T {
-  if (value === null || typeof value !== 'object' || ArrayBuffer.isView(value) || Object.isFrozen(value))
-    return value;
-  Object.freeze(value);
-  for (const v of Object.values(value as Record<string, unknown>)) deepFreeze(v);
-  return value;
-}
-
-class RestoredPassports {
-  readonly #map = new Map<string, RestoredSlot>();
-  readonly #max: number;
-  readonly #maxBytes: number;
-  #bytes = 0;
-  constructor(max: number, maxBytes: number) {
-    this.#max = max;
-    this.#maxBytes = maxBytes;
-  }
-
-  static key(members: Readonly<Record<string, string>>): RestoredKey | undefined {
-    if (Object.hasOwn(members, BAGGAGE_KEY.claimCheck)) return undefined;
-    const tip = Object.hasOwn(members, BAGGAGE_KEY.chainTip) ? members[BAGGAGE_KEY.chainTip] : undefined;
-    if (tip === undefined) return undefined;
-    const inline = Object.hasOwn(members, BAGGAGE_KEY.passport) ? members[BAGGAGE_KEY.passport] : undefined;
-    const z = Object.hasOwn(members, BAGGAGE_KEY.passportCompressed)
-      ? members[BAGGAGE_KEY.passportCompressed]
-      : undefined;
-    if ((inline === undefined) === (z === undefined)) return undefined; // none, or ambiguous: let restore() decide
-    return inline !== undefined ? { id: `i${tip}`, raw: inline } : { id: `z${tip}`, raw: z as string };
-  }
-
-  /** Entries kept for these bytes (the chain tip re-checked), or undefined. */
-  get(key: RestoredKey | undefined, chainTip: string | undefined): RestoredSlot | undefined {
-    if (key === undefined) return undefined;
-    const hit = this.#map.get(key.id);
-    if (!hit || hit.raw !== key.raw || hit.tipHash !== chainTip) return undefined;
-    this.#map.delete(key.id);
-    this.#map.set(key.id, hit);
-    return hit;
-  }
-
-  /** Keep a passport `verifier` accepted under `stamp` (copied and frozen: the caller's stays its own). */
-  put(
-    key: RestoredKey | undefined,
-    passport: Passport,
-    report: VerificationReport,
-    verifier: PassportVerifier,
-    stamp: VerdictStamp,
-  ): void {
-    if (key === undefined || passport.length === 0) return;
-    const entries = passport.entries.slice();
-    const cost = slotCost(key, entries);
-    if (cost > this.#maxBytes) return;
-    const kept = Passport.fromSignedEntries(entries);
-    const slot: RestoredSlot = {
-      raw: key.raw,
-      entries: deepFreeze(entries),
-      tipHash: passport.tipHash as string,
-      report: deepFreeze({ ...report, passport: kept, entries: report.entries.map((e) => ({ ...e })) }),
-      verifier,
-      stamp,
-      cost,
-    };
-    this.#remove(key.id);
-    this.#map.set(key.id, slot);
-    this.#bytes += cost;
-    while (this.#map.size > this.#max || this.#bytes > this.#maxBytes) {
-      this.#remove(this.#map.keys().next().value as string);
-    }
-  }
-
-  delete(key: string): void {
-    this.#remove(key);
-  }
-
-  #remove(key: string): void {
-    const slot = this.#map.get(key);
-    if (!slot) return;
-    this.#map.delete(key);
-    this.#bytes -= slot.cost;
-  }
-
-  /** Estimated retained bytes and slot count (for tests and metrics). */
-  get stats(): { size: number; bytes: number } {
-    return { size: this.#map.size, bytes: this.#bytes };
-  }
-
-  clear(): void {
-    this.#map.clear();
-    this.#bytes = 0;
-  }
-}
-
-/** The trust source's epoch (undefined for sources without one). */
-function epochOf(trust: TrustSource | undefined): unknown {
-  return (trust as { epoch?(): unknown } | undefined)?.epoch?.();
-}
-
-/** The verifier's cache generation (checks the trust epoch and drops stale tips as a side effect). */
-function generationOf(verifier: PassportVerifier): unknown {
-  return (verifier as unknown as { cacheGeneration?(): unknown }).cacheGeneration?.();
 }
 
 const DEFAULT_SKEW_MS = 30_000;
@@ -562,7 +261,7 @@ export class KestHttpCore {
   /** The stamp a verdict of `verifier` is valid under right now. */
   #stamp(verifier: PassportVerifier): VerdictStamp {
     const trust = this.#options.verifier ? undefined : this.#built?.trust;
-    return { epoch: epochOf(trust), generation: generationOf(verifier) };
+    return verdictStamp(trust, verifier);
   }
 
   /**
@@ -583,12 +282,7 @@ export class KestHttpCore {
     let report: VerificationReport | undefined;
     if (slot) {
       const verifier = this.verifier();
-      const stamp = this.#stamp(verifier);
-      if (
-        slot.verifier === verifier &&
-        slot.stamp.epoch === stamp.epoch &&
-        slot.stamp.generation === stamp.generation
-      ) {
+      if (keptUnder(slot, verifier, this.#stamp(verifier))) {
         // A fresh Passport per request: what this request appends stays its own.
         passport = Passport.fromSignedEntries(slot.entries);
         report = { ...slot.report, passport };

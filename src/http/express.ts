@@ -10,9 +10,11 @@
  * Register the middleware before any route it protects: nothing after it runs on a refusal.
  */
 import type { ErrorRequestHandler, NextFunction, Request, RequestHandler, Response } from 'express';
-import { type Admission, KestHttpCore, type KestHttpOptions, type Refusal } from './core.js';
+import { type Admission, KestHttpCore, type KestHttpOptions } from './core.js';
+import type { Refusal } from './refusal.js';
 
-export type { KestHttpOptions, Refusal } from './core.js';
+export type { KestHttpOptions } from './core.js';
+export type { Refusal } from './refusal.js';
 
 const ADMISSION = Symbol.for('kest.admission');
 

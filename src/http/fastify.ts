@@ -19,9 +19,11 @@ import type {
   RouteHandlerMethod,
   RouteOptions,
 } from 'fastify';
-import { type Admission, KestHttpCore, type KestHttpOptions, type Refusal } from './core.js';
+import { type Admission, KestHttpCore, type KestHttpOptions } from './core.js';
+import type { Refusal } from './refusal.js';
 
-export type { KestHttpOptions, Refusal } from './core.js';
+export type { KestHttpOptions } from './core.js';
+export type { Refusal } from './refusal.js';
 
 const ADMISSION = Symbol.for('kest.admission');
 

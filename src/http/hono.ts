@@ -10,15 +10,11 @@
  */
 import type { Socket } from 'node:net';
 import type { Context, MiddlewareHandler, Next } from 'hono';
-import {
-  type Admission,
-  type IncomingHeaders,
-  KestHttpCore,
-  type KestHttpOptions,
-  type Refusal,
-} from './core.js';
+import { type Admission, type IncomingHeaders, KestHttpCore, type KestHttpOptions } from './core.js';
+import type { Refusal } from './refusal.js';
 
-export type { KestHttpOptions, Refusal } from './core.js';
+export type { KestHttpOptions } from './core.js';
+export type { Refusal } from './refusal.js';
 
 const ADMISSION = 'kest.admission';
 

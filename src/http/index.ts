@@ -1,24 +1,22 @@
 /**
- * Kest over HTTP: the server core shared by the adapters (kest/express, kest/fastify, kest/hono,
- * kest/node) and the outbound propagators (kest/fetch, kest/axios). Framework adapters are
- * separate entry points so an application loads only the framework it uses.
+ * `kest/http`: the server core shared by the adapters (kest/express, kest/fastify, kest/hono,
+ * kest/node), for custom integrations — KestHttpCore, the refusal mapping (refusalFor, statusFor),
+ * Bearer validation, the outbound propagator behind kest/fetch and kest/axios, and the errors they
+ * throw. Framework adapters are separate entry points so an application loads only the framework
+ * it uses.
  */
+export {
+  type IngressReason,
+  KestIngressRefusal,
+  KestMissingPassportError,
+} from '../errors.js';
 export {
   type Admission,
   type IncomingHeaders,
-  type IngressReason,
   type IngressRequest,
   KestHttpCore,
   type KestHttpOptions,
-  KestIngressRefusal,
-  KestMissingPassportError,
-  type Phase,
-  parseTraceparent,
-  type Refusal,
-  type RefusalBody,
   type RequestInfo,
-  refusalFor,
-  statusFor,
 } from './core.js';
 export {
   type BearerFailure,
@@ -33,3 +31,5 @@ export {
   type PropagateTo,
   type PropagatorOptions,
 } from './outbound.js';
+export { type Phase, type Refusal, type RefusalBody, refusalFor, statusFor } from './refusal.js';
+export { parseTraceparent } from './traceparent.js';

@@ -10,9 +10,11 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { getConfiguration } from '../hook/config.js';
-import { type Admission, KestHttpCore, type KestHttpOptions, type Refusal } from './core.js';
+import { type Admission, KestHttpCore, type KestHttpOptions } from './core.js';
+import type { Refusal } from './refusal.js';
 
-export type { KestHttpOptions, Refusal } from './core.js';
+export type { KestHttpOptions } from './core.js';
+export type { Refusal } from './refusal.js';
 
 export type NodeHandler<
   Req extends IncomingMessage = IncomingMessage,

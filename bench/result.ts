@@ -39,6 +39,21 @@ export function taskRow(task: Task, unit: LatencyUnit, extra: Record<string, unk
   };
 }
 
+/** Rows of the completed tasks, and what failed (kept apart: a failed task has no figures). */
+export function taskRows(
+  tasks: readonly Task[],
+  unit: LatencyUnit,
+): { rows: ResultRow[]; errors: { name: string; error: string }[] } {
+  const rows: ResultRow[] = [];
+  const errors: { name: string; error: string }[] = [];
+  for (const t of tasks) {
+    const r = t.result;
+    if (r.state === 'completed') rows.push(taskRow(t, unit));
+    else errors.push({ name: t.name, error: r.state === 'errored' ? r.error.message : r.state });
+  }
+  return { rows, errors };
+}
+
 /** The q-quantile (0..1) of measurements, nearest rank (a value that was measured). */
 export function quantile(values: readonly number[], q: number): number {
   if (values.length === 0) throw new Error('quantile of no values');

@@ -16,8 +16,8 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createPublicKey, verify as cryptoVerify, type KeyObject } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
@@ -31,6 +31,7 @@ import { MockIdentityProvider } from '../src/identity/mock.js';
 import { JwksTrustSource } from '../src/keys/jwks.js';
 import { canonicalize } from '../src/wire/canonical.js';
 import { entryHash } from '../src/wire/hash.js';
+import { quantile, type ResultRow, samplesRow, writeResults } from './result.js';
 
 const TRACES = 1000;
 const DEPTH = 10;
@@ -206,42 +207,23 @@ for (let r = 0; r < ROUNDS; r++) {
   }
 }
 
-interface Row {
-  task: string;
-  median_ms: number;
-  p99_ms: number;
-  mean_ms: number;
-  ops_per_s: number;
-  items_per_s: number;
-  samples: number[];
-}
-const quantile = (xs: number[], q: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)] as number;
-};
-const rows: Row[] = [...samples].map(([task, ms]) => {
-  const median = quantile(ms, 0.5);
-  return {
-    task,
-    median_ms: median,
-    p99_ms: quantile(ms, 0.99),
-    mean_ms: ms.reduce((a, b) => a + b, 0) / ms.length,
-    ops_per_s: 1000 / median,
-    items_per_s: SPANS / (median / 1000),
-    samples: ms,
-  };
-});
+const rows = [...samples].map(([task, ms]) =>
+  samplesRow(task, ms, 'ms', {
+    items_per_s: Math.round(SPANS / (quantile(ms, 0.5) / 1000)),
+    rounds_ms: ms, // one measurement per round: the per-round ratios below pair them
+  }),
+);
 console.table(
   rows.map((r) => ({
-    task: r.task,
-    'median ms': r.median_ms.toFixed(1),
-    'p99 ms': r.p99_ms.toFixed(1),
-    'ops/s': r.ops_per_s.toFixed(2),
-    'items/s (median)': Math.round(r.items_per_s),
+    task: r.name,
+    'median ms': r.median.toFixed(1),
+    'p99 ms': r.p99.toFixed(1),
+    'items/s (median)': r.items_per_s,
   })),
 );
-const [bareRow, auditRow, inProcessRow] = rows as [Row, Row, Row];
-const perRound = (row: Row) => row.samples.map((ms, i) => (bareRow.samples[i] as number) / ms);
+const [bareRow, auditRow, inProcessRow] = rows as [ResultRow, ResultRow, ResultRow];
+const rounds = (row: ResultRow) => samples.get(row.name) as number[];
+const perRound = (row: ResultRow) => rounds(row).map((ms, i) => (rounds(bareRow)[i] as number) / ms);
 const ratio = quantile(perRound(auditRow), 0.5);
 const ratioInProcess = quantile(perRound(inProcessRow), 0.5);
 
@@ -265,10 +247,10 @@ const fresh = probe('auto');
 const freshInProcess = probe('0');
 
 console.log(
-  `\naudit (${workersUsed} workers): ${Math.round(auditRow.items_per_s)} spans/s vs bare Ed25519 verify ${Math.round(bareRow.items_per_s)}/s on one core = ${(ratio * 100).toFixed(0)} % (median of per-round ratios; target ≥ 70 %)`,
+  `\naudit (${workersUsed} workers): ${auditRow.items_per_s} spans/s vs bare Ed25519 verify ${bareRow.items_per_s}/s on one core = ${(ratio * 100).toFixed(0)} % (median of per-round ratios; target ≥ 70 %)`,
 );
 console.log(
-  `audit in-process: ${Math.round(inProcessRow.items_per_s)} spans/s = ${(ratioInProcess * 100).toFixed(0)} % of bare`,
+  `audit in-process: ${inProcessRow.items_per_s} spans/s = ${(ratioInProcess * 100).toFixed(0)} % of bare`,
 );
 for (const [name, p] of [
   ['workers', fresh],
@@ -279,44 +261,30 @@ for (const [name, p] of [
   );
 }
 
-mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
-writeFileSync(
-  new URL('./results/audit.json', import.meta.url),
-  `${JSON.stringify(
-    {
-      bench: 'audit',
-      date: new Date().toISOString(),
-      node: process.version,
-      cpus: cpus().length,
-      cpu: cpus()[0]?.model,
-      note: 'shared 2-core machine (other engineers run builds and benchmarks on it): noisy. Rounds alternate bare / audit / audit in-process; ratio = median of per-round ratios; memory from fresh child processes (maxRSS counts worker threads).',
-      workload: { traces: TRACES, depth: DEPTH, spans: SPANS, fileBytes },
-      workers: workersUsed,
-      results: rows,
-      spansPerSecond: Math.round(auditRow.items_per_s),
-      spansPerSecondInProcess: Math.round(inProcessRow.items_per_s),
-      bareEd25519VerifyPerSecond: Math.round(bareRow.items_per_s),
-      ratioToBare: Number(ratio.toFixed(3)),
-      ratioToBareInProcess: Number(ratioInProcess.toFixed(3)),
-      target: 0.7,
-      freshProcess: {
-        workers: {
-          auditMs: fresh.ms,
-          spansPerSecond: Math.round(SPANS / (fresh.ms / 1000)),
-          maxRssBytes: fresh.maxRssKiB * 1024,
-          peakHeapBytes: fresh.peakHeapBytes,
-        },
-        inProcess: {
-          auditMs: freshInProcess.ms,
-          spansPerSecond: Math.round(SPANS / (freshInProcess.ms / 1000)),
-          maxRssBytes: freshInProcess.maxRssKiB * 1024,
-          peakHeapBytes: freshInProcess.peakHeapBytes,
-        },
-      },
+writeResults('audit', rows, {
+  note: 'shared 2-core machine (other engineers run builds and benchmarks on it): noisy. Rounds alternate bare / audit / audit in-process; ratio = median of per-round ratios; memory from fresh child processes (maxRSS counts worker threads).',
+  workload: { traces: TRACES, depth: DEPTH, spans: SPANS, fileBytes },
+  workers: workersUsed,
+  spansPerSecond: auditRow.items_per_s,
+  spansPerSecondInProcess: inProcessRow.items_per_s,
+  bareEd25519VerifyPerSecond: bareRow.items_per_s,
+  ratioToBare: Number(ratio.toFixed(3)),
+  ratioToBareInProcess: Number(ratioInProcess.toFixed(3)),
+  target: 0.7,
+  freshProcess: {
+    workers: {
+      auditMs: fresh.ms,
+      spansPerSecond: Math.round(SPANS / (fresh.ms / 1000)),
+      maxRssBytes: fresh.maxRssKiB * 1024,
+      peakHeapBytes: fresh.peakHeapBytes,
     },
-    null,
-    2,
-  )}\n`,
-);
+    inProcess: {
+      auditMs: freshInProcess.ms,
+      spansPerSecond: Math.round(SPANS / (freshInProcess.ms / 1000)),
+      maxRssBytes: freshInProcess.maxRssKiB * 1024,
+      peakHeapBytes: freshInProcess.peakHeapBytes,
+    },
+  },
+});
 if (!process.env.KEEP_BENCH_FILE) rmSync(dir, { recursive: true, force: true });
 else console.log(`kept ${file} ${jwksPath}`);

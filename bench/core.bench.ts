@@ -10,7 +10,6 @@
  * rules are all counted. Writes bench/results/core.json.
  */
 import { sign as cryptoSign } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { Bench } from 'tinybench';
 import { buildEntry } from '../src/entry/build.js';
@@ -20,6 +19,7 @@ import { JwksTrustSource } from '../src/keys/jwks.js';
 import { Passport } from '../src/passport/passport.js';
 import { PassportVerifier } from '../src/passport/verifier.js';
 import { canonicalBytes } from '../src/wire/canonical.js';
+import { taskRow, writeResults } from './result.js';
 
 const PRINCIPALS = [
   'spiffe://example.org/frontend',
@@ -102,29 +102,10 @@ for (const [n, text] of passports) {
 
 await bench.run();
 
-interface Row {
-  name: string;
-  median_ms: number;
-  p99_ms: number;
-  mean_ms: number;
-  ops_per_s: number;
-  samples: number;
-}
-const rows: Row[] = bench.tasks.map((t) => {
-  const r = t.result;
-  if (r.state !== 'completed') throw new Error(`${t.name}: ${r.state}`);
-  return {
-    name: t.name,
-    median_ms: r.latency.p50,
-    p99_ms: r.latency.p99,
-    mean_ms: r.latency.mean,
-    ops_per_s: r.throughput.mean,
-    samples: r.latency.samples?.length ?? 0,
-  };
-});
+const rows = bench.tasks.map((t) => taskRow(t, 'ms'));
 const byName = (n: string) => rows.find((r) => r.name.startsWith(n))!;
-const ratio = byName('canonicalize+sign').median_ms / byName('bare node:crypto').median_ms;
-const cold100 = byName('cold verify 100').median_ms;
+const ratio = byName('canonicalize+sign').median / byName('bare node:crypto').median;
+const cold100 = byName('cold verify 100').median;
 
 const fmt = (ms: number) => (ms < 1 ? `${(ms * 1000).toFixed(1)} µs` : `${ms.toFixed(2)} ms`);
 console.log(`\nkest core bench — node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? '?'}`);
@@ -133,9 +114,9 @@ console.table(
     rows.map((r) => [
       r.name,
       {
-        median: fmt(r.median_ms),
-        p99: fmt(r.p99_ms),
-        'ops/s': Math.round(r.ops_per_s).toLocaleString('en-US'),
+        median: fmt(r.median),
+        p99: fmt(r.p99),
+        'ops/s': (r.ops_per_s as number).toLocaleString('en-US'),
       },
     ]),
   ),
@@ -150,27 +131,13 @@ console.log(
   `typical entry: ${entryBytes.length} canonical bytes, ${signer.sign(entryBytes).length} JWS chars`,
 );
 
-mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
-writeFileSync(
-  new URL('./results/core.json', import.meta.url),
-  `${JSON.stringify(
-    {
-      bench: 'core',
-      date: new Date().toISOString(),
-      node: process.version,
-      cpus: cpus().length,
-      cpu: cpus()[0]?.model,
-      entry_bytes: entryBytes.length,
-      results: rows,
-      sign_ratio: ratio,
-      targets: {
-        sign_ratio_max: 2,
-        sign_ratio_met: ratio <= 2,
-        cold_verify_100_ms_max: 25,
-        cold_verify_100_met: cold100 < 25,
-      },
-    },
-    null,
-    2,
-  )}\n`,
-);
+writeResults('core', rows, {
+  entry_bytes: entryBytes.length,
+  sign_ratio: ratio,
+  targets: {
+    sign_ratio_max: 2,
+    sign_ratio_met: ratio <= 2,
+    cold_verify_100_ms_max: 25,
+    cold_verify_100_met: cold100 < 25,
+  },
+});

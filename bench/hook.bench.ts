@@ -8,13 +8,12 @@
  * non-root entry, signs it, evaluates one policy, runs, appends). Writes bench/results/hook.json.
  */
 import { sign as cryptoSign, generateKeyPairSync } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
 import { Bench } from 'tinybench';
 import { buildEntry, canonicalBytes } from '../src/entry/index.js';
 import { kestVerified, LocalEd25519Provider, runWithPassport } from '../src/index.js';
 import { MockPolicyEngine } from '../src/policy/mock.js';
 import { buildPassport } from '../test/support/chain.js';
+import { type ResultRow, taskRow, writeResults } from './result.js';
 
 const identity = new LocalEd25519Provider({ workloadId: 'spiffe://bench.kest/hook', quiet: true });
 const engine = MockPolicyEngine.allowAll();
@@ -56,31 +55,15 @@ bench
   });
 await bench.run();
 
-const rows = bench.tasks.map((t) => {
-  const r = t.result as unknown as {
-    latency: { p50: number; p99: number; mean: number };
-    throughput: { mean: number };
-  };
-  return {
-    name: t.name,
-    median_us: +(r.latency.p50 * 1000).toFixed(2),
-    p99_us: +(r.latency.p99 * 1000).toFixed(2),
-    ops_per_s: Math.round(r.throughput.mean),
-  };
-});
-const [bare, hook] = rows as [(typeof rows)[0], (typeof rows)[0]];
+const rows = bench.tasks.map((t) => taskRow(t, 'us'));
+const [bare, hook] = rows as [ResultRow, ResultRow];
 const summary = {
-  bench: 'hook',
-  date: new Date().toISOString(),
-  machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version },
-  rows,
-  ratio_median_hook_to_bare_sign: +(hook.median_us / bare.median_us).toFixed(2),
+  ratio_median_hook_to_bare_sign: +(hook.median / bare.median).toFixed(2),
   target: 'hook p99 < 150 µs',
-  pass: hook.p99_us < 150,
+  pass: hook.p99 < 150,
 };
 console.table(rows);
 console.log(
-  `hook/bare-sign median ratio: ${summary.ratio_median_hook_to_bare_sign}x; p99 ${hook.p99_us} µs (target < 150 µs)`,
+  `hook/bare-sign median ratio: ${summary.ratio_median_hook_to_bare_sign}x; p99 ${hook.p99} µs (target < 150 µs)`,
 );
-mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
-writeFileSync(new URL('./results/hook.json', import.meta.url), `${JSON.stringify(summary, null, 2)}\n`);
+writeResults('hook', rows, summary);

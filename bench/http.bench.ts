@@ -1,16 +1,3 @@
-/**
- * HTTP benchmark: requests/s of each framework adapter, bare vs with Kest on the route, at an
- * incoming chain depth of 1 and 10, in one run. autocannon drives loopback load from a worker
- * thread (the servers keep the main thread). Three servers per framework, all sent the same
- * headers: `bare`; `ingress` = the lineage interceptor (strict baggage parse, restore, chain-tip
- * check, verification on the verified-tip cache) before a plain handler; `full` = ingress plus a
- * kestVerified route (build and sign an entry, one MockPolicyEngine decision per request).
- *
- *   npx tsx bench/http.bench.ts [--duration=3] [--connections=10]
- *
- * Writes bench/results/http.json. Target: ≥ 60 % of bare at depth 10. ~90 s with the defaults.
- */
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { cpus } from 'node:os';
 import { FRAMEWORKS, type Framework, startService } from '../examples/trusted-chain/servers.js';
@@ -22,9 +9,10 @@ import { parseBaggageMembers, serializeBaggage } from '../src/propagation/baggag
 import { MemoryCacheProvider } from '../src/propagation/cache.js';
 import { BaggageManager, passportTier } from '../src/propagation/manager.js';
 import { buildPassport, workloads } from '../test/support/chain.js';
+import { type ResultRow, writeResults } from './result.js';
 
 interface AutocannonResult {
-  requests: { average: number };
+  requests: { average: number; total: number };
   latency: { p50: number; p99: number };
   errors: number;
   timeouts: number;
@@ -52,6 +40,7 @@ interface Run {
   requestsPerSec: number;
   p50Ms: number;
   p99Ms: number;
+  requests: number;
   errors: number;
   non2xx: number;
 }
@@ -62,6 +51,7 @@ async function load(url: string, headers: Record<string, string>, duration: numb
     requestsPerSec: r.requests.average,
     p50Ms: r.latency.p50,
     p99Ms: r.latency.p99,
+    requests: r.requests.total,
     errors: r.errors + r.timeouts,
     non2xx: r.non2xx,
   };
@@ -88,7 +78,8 @@ async function main(): Promise<void> {
     operation: 'bench.route',
   });
 
-  const rows: Record<string, unknown>[] = [];
+  const rows: ResultRow[] = [];
+  const ratios: Record<string, unknown>[] = [];
   console.log(
     `node ${process.version}, ${cpus().length} CPU(s), autocannon ${CONNECTIONS} connections, ${DURATION} s per run (shared, noisy machine)`,
   );
@@ -125,19 +116,28 @@ async function main(): Promise<void> {
         const [b, i, f] = runs as [Run, Run, Run];
         const ingressRatio = i.requestsPerSec / b.requestsPerSec;
         const fullRatio = f.requestsPerSec / b.requestsPerSec;
-        rows.push({
+        (['bare', 'ingress', 'full'] as const).forEach((variant, n) => {
+          const r = runs[n] as Run;
+          // Latency per request (autocannon's histogram); samples = requests measured.
+          rows.push({
+            name: `${framework} depth ${depth} ${variant}`,
+            unit: 'ms',
+            median: r.p50Ms,
+            p99: r.p99Ms,
+            samples: r.requests,
+            requests_per_s: Math.round(r.requestsPerSec),
+            framework,
+            depth,
+            variant,
+            tier,
+            header_bytes: baggage.length,
+          });
+        });
+        ratios.push({
           framework,
           depth,
-          tier,
-          headerBytes: baggage.length,
-          bareRps: Math.round(b.requestsPerSec),
-          ingressRps: Math.round(i.requestsPerSec),
-          fullRps: Math.round(f.requestsPerSec),
           ingressRatio: Number(ingressRatio.toFixed(3)),
           fullRatio: Number(fullRatio.toFixed(3)),
-          bareP99Ms: b.p99Ms,
-          ingressP99Ms: i.p99Ms,
-          fullP99Ms: f.p99Ms,
         });
         console.log(
           `${framework.padEnd(8)} depth ${String(depth).padStart(2)} (${tier.padEnd(10)}) bare ${rps(b.requestsPerSec)}  ingress ${rps(i.requestsPerSec)} (${(ingressRatio * 100).toFixed(0).padStart(3)} %)  full ${rps(f.requestsPerSec)} (${(fullRatio * 100).toFixed(0).padStart(3)} %)  req/s`,
@@ -147,30 +147,18 @@ async function main(): Promise<void> {
       await Promise.all([bare.close(), ingress.close(), full.close()]);
     }
   }
-  console.table(rows);
-  mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
-  writeFileSync(
-    new URL('./results/http.json', import.meta.url),
-    `${JSON.stringify(
-      {
-        bench: 'http',
-        date: new Date().toISOString(),
-        node: process.version,
-        cpus: cpus().length,
-        load: { tool: 'autocannon', connections: CONNECTIONS, durationSeconds: DURATION, workers: 1 },
-        variants: {
-          bare: 'the framework alone, same request headers',
-          ingress:
-            'lineage interceptor: strict baggage parse, restore (parse cache), chain tip, verify (tip cache)',
-          full: 'ingress + kestVerified route: build + sign an Ed25519 entry, one MockPolicyEngine decision',
-        },
-        target: 'kest >= 60 % of bare requests/s at depth 10 (with the verified-tip cache)',
-        results: rows,
-      },
-      null,
-      2,
-    )}\n`,
-  );
+  console.table(ratios);
+  writeResults('http', rows, {
+    load: { tool: 'autocannon', connections: CONNECTIONS, durationSeconds: DURATION, workers: 1 },
+    variants: {
+      bare: 'the framework alone, same request headers',
+      ingress:
+        'lineage interceptor: strict baggage parse, restore (parse cache), chain tip, verify (tip cache)',
+      full: 'ingress + kestVerified route: build + sign an Ed25519 entry, one MockPolicyEngine decision',
+    },
+    target: 'kest >= 60 % of bare requests/s at depth 10 (with the verified-tip cache)',
+    ratios,
+  });
   await cache.close();
 }
 

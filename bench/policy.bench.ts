@@ -13,10 +13,8 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
 import { Bench } from 'tinybench';
 import { Agent } from 'undici';
@@ -25,6 +23,7 @@ import { LocalEd25519Provider } from '../src/identity/local.js';
 import { CedarLocalEngine, KEST_POLICY_LIBRARY_DIR } from '../src/policy/cedar.js';
 import { CedarAgentEngine, OPAPolicyEngine, toCedarContext } from '../src/policy/index.js';
 import type { EvaluationContext } from '../src/policy/types.js';
+import { type ResultRow, taskRows, writeResults } from './result.js';
 
 /**
  * Each group runs in a fresh process: on Node 20.20.2, running the Cedar Wasm tasks and then the
@@ -36,7 +35,8 @@ const GROUPS = ['cedar local|cedar per-call', 'round trip', 'protected'];
 const ROWS_MARK = 'KEST_BENCH_ROWS ';
 
 if (process.env.KEST_BENCH_FILTER === undefined) {
-  const rows: unknown[] = [];
+  const rows: ResultRow[] = [];
+  const errors: { name: string; error: string }[] = [];
   for (const group of GROUPS) {
     const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
       env: { ...process.env, KEST_BENCH_FILTER: group, KEST_BENCH_CHILD: '1' },
@@ -49,15 +49,16 @@ if (process.env.KEST_BENCH_FILTER === undefined) {
     const [code] = (await once(child, 'exit')) as [number | null];
     const line = stdout.split('\n').find((l) => l.startsWith(ROWS_MARK));
     if (code !== 0 || line === undefined) {
-      rows.push({ name: `group ${group}`, error: `child exited with ${code}` });
+      errors.push({ name: `group ${group}`, error: `child exited with ${code}` });
       continue;
     }
-    rows.push(...(JSON.parse(line.slice(ROWS_MARK.length)) as unknown[]));
+    const reported = JSON.parse(line.slice(ROWS_MARK.length)) as ReturnType<typeof taskRows>;
+    rows.push(...reported.rows);
+    errors.push(...reported.errors);
   }
   console.table(rows);
   // The OPA client's own cost: its round trip minus a bare fetch of the same request, same server.
-  type Row = { name: string; median_us?: number; p99_us?: number };
-  const find = (prefix: string) => (rows as Row[]).find((r) => r.name.startsWith(prefix));
+  const find = (prefix: string) => rows.find((r) => r.name.startsWith(prefix));
   const overhead: Record<string, { median_us: number; p99_us: number }> = {};
   for (const [label, client, bare] of [
     [
@@ -69,24 +70,15 @@ if (process.env.KEST_BENCH_FILTER === undefined) {
   ] as const) {
     const c = find(client);
     const b = find(bare);
-    if (
-      c?.median_us !== undefined &&
-      b?.median_us !== undefined &&
-      c.p99_us !== undefined &&
-      b.p99_us !== undefined
-    ) {
+    if (c && b) {
       overhead[label] = {
-        median_us: +(c.median_us - b.median_us).toFixed(2),
-        p99_us: +(c.p99_us - b.p99_us).toFixed(2),
+        median_us: +(c.median - b.median).toFixed(2),
+        p99_us: +(c.p99 - b.p99).toFixed(2),
       };
     }
   }
   console.log('OPA client overhead over a bare fetch of the same request (target p99 < 1000 µs):', overhead);
-  const out = {
-    area: 'policy',
-    date: new Date().toISOString(),
-    node: process.version,
-    cpus: `${cpus().length} x ${cpus()[0]?.model ?? 'unknown'}`,
+  const file = writeResults('policy', rows, {
     cedar: cedar.getCedarVersion(),
     caveat: 'shared 2-core dev machine, other engineers running concurrently: figures are noisy',
     method:
@@ -98,12 +90,9 @@ if (process.env.KEST_BENCH_FILTER === undefined) {
       opa_client_p99_us: 1000,
       protected_calls_per_s: 9000,
     },
-    results: rows,
     opa_client_overhead_us: overhead,
-  };
-  const file = join(dirname(fileURLToPath(import.meta.url)), 'results', 'policy.json');
-  mkdirSync(dirname(file), { recursive: true });
-  writeFileSync(file, `${JSON.stringify(out, null, 2)}\n`);
+    ...(errors.length > 0 ? { errors } : {}),
+  });
   console.log(`wrote ${file}`);
   process.exit(0);
 }
@@ -252,20 +241,9 @@ add('cedar local: 1 policy, allow (evaluate)', async () => {
 
 await bench.run();
 
-const rows = bench.tasks.map((t) => {
-  const r = t.result;
-  if (r.state !== 'completed')
-    return { name: t.name, error: r.state === 'errored' ? r.error.message : r.state };
-  return {
-    name: t.name,
-    median_us: +(r.latency.p50! * 1000).toFixed(2),
-    p99_us: +(r.latency.p99! * 1000).toFixed(2),
-    ops_per_s: Math.round(r.throughput.mean),
-    samples: r.latency.samplesCount,
-  };
-});
-if (process.env.KEST_BENCH_CHILD) console.log(`${ROWS_MARK}${JSON.stringify(rows)}`);
-else console.table(rows);
+const result = taskRows(bench.tasks, 'us');
+if (process.env.KEST_BENCH_CHILD) console.log(`${ROWS_MARK}${JSON.stringify(result)}`);
+else console.table(result.rows);
 
 library.close();
 structuredOnly.close();

@@ -9,10 +9,6 @@
  * signature verification.
  */
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Bench } from 'tinybench';
 import { buildEntry } from '../src/entry/build.js';
 import { Passport } from '../src/passport/passport.js';
@@ -23,6 +19,7 @@ import { RedisCacheProvider } from '../src/propagation/redis.js';
 import { canonicalBytes } from '../src/wire/canonical.js';
 import { signJws } from '../src/wire/jws.js';
 import { type RedisServer, startRedisServer } from '../test/support/redis.js';
+import { taskRows, writeResults } from './result.js';
 
 const { privateKey } = generateKeyPairSync('ed25519');
 function makePassport(n: number): Passport {
@@ -119,32 +116,14 @@ try {
 
 await bench.run();
 
-const rows = bench.tasks.map((t) => {
-  const r = t.result;
-  if (r.state !== 'completed')
-    return { name: t.name, error: r.state === 'errored' ? r.error.message : r.state };
-  return {
-    name: t.name,
-    median_us: +(r.latency.p50 * 1000).toFixed(2),
-    p99_us: +(r.latency.p99 * 1000).toFixed(2),
-    ops_per_s: Math.round(r.throughput.mean),
-    samples: r.latency.samplesCount,
-  };
-});
+const { rows, errors } = taskRows(bench.tasks, 'us');
 console.table(rows);
 
-const out = {
-  area: 'propagation',
-  date: new Date().toISOString(),
-  node: process.version,
-  cpus: `${cpus().length} x ${cpus()[0]?.model ?? 'unknown'}`,
+const file = writeResults('propagation', rows, {
   caveat: 'shared 2-core dev machine, other engineers running concurrently: figures are noisy',
   notes,
-  results: rows,
-};
-const file = join(dirname(fileURLToPath(import.meta.url)), 'results', 'propagation.json');
-mkdirSync(dirname(file), { recursive: true });
-writeFileSync(file, `${JSON.stringify(out, null, 2)}\n`);
+  ...(errors.length > 0 ? { errors } : {}),
+});
 console.log(`wrote ${file}`);
 
 await redisCache?.close();

@@ -1,18 +1,3 @@
-/**
- * SPIFFE identity (issue 5): ES256 signing with an X.509-SVID key through SPIREProvider, and cold
- * verification of a 100-entry SVID-signed passport with SpiffeTrustSource (X.509 chain validation
- * included, cached per distinct chain), in the compact (x5t#S256) and full (x5c everywhere) forms.
- * Also prints the entry and passport sizes of each form.
- *
- *   npx tsx bench/spiffe.bench.ts
- *
- * "Cold" = a new SpiffeTrustSource and PassportVerifier per iteration: no validated chain and no
- * verified tip cached. The passport has 100 hops cycling over three workloads (three SVIDs, one
- * through an intermediate CA), like the demo's frontend → orders → payments. Writes
- * bench/results/spiffe.json.
- */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
 import { Bench } from 'tinybench';
 import { buildEntry } from '../src/entry/build.js';
 import { LocalEd25519Provider } from '../src/identity/local.js';
@@ -24,6 +9,7 @@ import { SpiffeTrustSource } from '../src/spiffe/trust-source.js';
 import { canonicalBytes } from '../src/wire/canonical.js';
 import { entryHash } from '../src/wire/hash.js';
 import { parseJws } from '../src/wire/jws.js';
+import { taskRow, writeResults } from './result.js';
 
 const ca = DevCertificateAuthority.create({ trustDomain: 'example.org' });
 const inter = ca.createIntermediate();
@@ -103,15 +89,7 @@ bench
   });
 await bench.run();
 
-const rows = bench.tasks.map((t) => {
-  const r = t.result as unknown as { latency: { p50: number; p99: number }; throughput: { mean: number } };
-  return {
-    name: t.name,
-    median_ms: +r.latency.p50.toFixed(4),
-    p99_ms: +r.latency.p99.toFixed(4),
-    ops_per_s: Math.round(r.throughput.mean),
-  };
-});
+const rows = bench.tasks.map((t) => taskRow(t, 'ms'));
 const bytes = (list: string[]) => Buffer.byteLength(JSON.stringify(list));
 const sizes = {
   entry_es256_full_x5c_leaf_only: full[0]!.length,
@@ -124,17 +102,12 @@ const sizes = {
 };
 const coldCompact = rows[2]!;
 const summary = {
-  bench: 'spiffe',
-  date: new Date().toISOString(),
-  machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version },
   note: 'shared 2-core machine: figures are noisy',
-  rows,
   sizes,
   target: 'cold verification of 100 SVID-signed entries < 40 ms (median)',
-  pass: coldCompact.median_ms < 40,
+  pass: coldCompact.median < 40,
 };
 console.table(rows);
 console.table(sizes);
-console.log(`cold 100-entry compact verification: median ${coldCompact.median_ms} ms (target < 40 ms)`);
-mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
-writeFileSync(new URL('./results/spiffe.json', import.meta.url), `${JSON.stringify(summary, null, 2)}\n`);
+console.log(`cold 100-entry compact verification: median ${coldCompact.median} ms (target < 40 ms)`);
+writeResults('spiffe', rows, summary);

@@ -5,6 +5,7 @@
 export { auditPassport, auditSpans } from './audit-spans.js';
 export { type AuditSummary, auditFile, formatReport, summarizeReports } from './file.js';
 export { CLAIM_CHECK_ATTRIBUTE, passportTipJws } from './graph.js';
+export { type LoadReportsOptions, loadReports, looksLikePassport } from './load.js';
 export { closeAuditWorkers } from './pool.js';
 export { detectFormat, readJsonSpans, readSpansFile, readSqliteSpans, spansFromJson } from './readers.js';
 export type {

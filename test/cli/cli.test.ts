@@ -1,8 +1,8 @@
 /**
- * The `kest` CLI as a real subprocess (node --import tsx src/cli/main.ts): keygen → sign with the
- * generated key → verify / inspect, exit codes 0 (valid), 1 (invalid), 2 (usage/configuration).
+ * The `kest` CLI in-process (run(argv, io) from src/cli/run.ts): keygen → sign with the generated
+ * key → verify / inspect, exit codes 0 (valid), 1 (invalid), 2 (usage/configuration). The bin
+ * itself (src/cli/main.ts as a process) is covered by bin.test.ts.
  */
-import { spawn } from 'node:child_process';
 import { createPrivateKey } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,31 +11,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signJws } from '../../src/entry/index.js';
 import type { IdentityProvider, Passport } from '../../src/index.js';
 import { buildPassport } from '../support/chain.js';
+import { kest } from './kest.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function kest(args: string[], stdin?: string): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
-      cwd: ROOT,
-      env: { ...process.env, KEST_LOG_LEVEL: 'silent', NO_COLOR: '1' },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(stdin ?? '');
-  });
-}
 
 let dir: string;
 let keyDir: (name: string) => string;

@@ -4,10 +4,11 @@
  * Exit 0: every trace verified; 1: a failure, a gap or nothing to audit; 2: usage or input error.
  */
 import type { Command } from 'commander';
-import { auditFile, formatReport, summarizeReports } from '../../audit/file.js';
-import { loadSanitizers, loadTrustSource } from '../../audit/load.js';
-import { KestConfigurationError, KestError } from '../../errors.js';
-import type { CacheProvider } from '../../propagation/cache.js';
+import { auditFile, formatReport, summarizeReports } from '../../audit/index.js';
+import { KestConfigurationError, KestError } from '../../index.js';
+import type { CacheProvider } from '../../propagation/index.js';
+import { type CliIo, type CommandContext, EXIT } from '../io.js';
+import { loadSanitizers, loadTrustSource } from '../load-spans.js';
 
 export interface AuditCommandOptions {
   trace?: string;
@@ -20,22 +21,8 @@ export interface AuditCommandOptions {
   json?: boolean;
 }
 
-export interface CommandIo {
-  out: (text: string) => void;
-  err: (text: string) => void;
-}
-
-const stdio: CommandIo = {
-  out: (t) => process.stdout.write(t),
-  err: (t) => process.stderr.write(t),
-};
-
-/** The command's work, returning the exit code (tests call this directly). */
-export async function runAudit(
-  file: string,
-  opts: AuditCommandOptions,
-  io: CommandIo = stdio,
-): Promise<number> {
+/** The command's work, returning the exit code. */
+export async function runAudit(file: string, opts: AuditCommandOptions, io: CliIo): Promise<number> {
   let cache: CacheProvider | undefined;
   try {
     const trust = await loadTrustSource({
@@ -49,6 +36,7 @@ export async function runAudit(
       throw new KestConfigurationError('--workers must be a whole number >= 0');
     }
     if (opts.redis) {
+      // kest/redis: loaded on use, the redis client is an optional peer dependency.
       const { RedisCacheProvider } = await import('../../propagation/redis.js');
       cache = new RedisCacheProvider({ url: opts.redis });
     }
@@ -61,30 +49,30 @@ export async function runAudit(
     });
     const summary = summarizeReports(reports);
     if (opts.json) {
-      io.out(`${JSON.stringify({ summary, traces: reports }, null, 2)}\n`);
+      io.stdout.write(`${JSON.stringify({ summary, traces: reports }, null, 2)}\n`);
     } else {
-      for (const r of reports) io.out(`${formatReport(r)}\n`);
+      for (const r of reports) io.stdout.write(`${formatReport(r)}\n`);
       if (reports.length === 0) {
-        io.err(
+        io.stderr.write(
           opts.trace ? `no Kest spans for trace ${opts.trace} in ${file}\n` : `no Kest spans in ${file}\n`,
         );
       } else {
-        io.out(
+        io.stdout.write(
           `${summary.traces} trace(s): ${summary.verified} verified, ${summary.failed} failed, ${summary.incomplete} incomplete; ${summary.entries} entries, ${summary.gaps} gap(s), ${summary.forks} fork(s)\n`,
         );
       }
     }
-    return summary.ok ? 0 : 1;
+    return summary.ok ? EXIT.ok : EXIT.invalid;
   } catch (err) {
     const msg = err instanceof KestError ? `${err.code}: ${err.message}` : (err as Error).message;
-    io.err(`kest audit: ${msg}\n`);
-    return 2;
+    io.stderr.write(`kest audit: ${msg}\n`);
+    return EXIT.usage;
   } finally {
     await cache?.close().catch(() => undefined);
   }
 }
 
-export function register(program: Command): void {
+export function register(program: Command, context: CommandContext): void {
   program
     .command('audit')
     .description(
@@ -112,6 +100,6 @@ export function register(program: Command): void {
     )
     .option('--json', 'print the reports as JSON')
     .action(async (file: string, opts: AuditCommandOptions) => {
-      process.exitCode = await runAudit(file, opts);
+      context.exitCode = await runAudit(file, opts, context.io);
     });
 }

@@ -2,8 +2,9 @@
  * `kest detect`: which identity Kest would use here (SPIFFE → OIDC → local) and its workload id.
  */
 import type { Command } from 'commander';
-import { silentLogger } from '../../logger.js';
-import type { AutoDetector } from '../../spiffe/autodetect.js';
+import { silentLogger } from '../../index.js';
+import type { AutoDetector } from '../../spiffe/index.js';
+import type { CommandContext } from '../io.js';
 
 interface DetectCliOptions {
   socket?: string;
@@ -13,7 +14,7 @@ interface DetectCliOptions {
   json?: boolean;
 }
 
-export function register(program: Command): void {
+export function register(program: Command, { io }: CommandContext): void {
   program
     .command('detect')
     .description(
@@ -31,7 +32,7 @@ export function register(program: Command): void {
       let detection: Awaited<ReturnType<AutoDetector['detect']>>;
       try {
         // Loaded on use: the gRPC dependencies are needed only by the SPIFFE commands.
-        const { AutoDetector } = await import('../../spiffe/autodetect.js');
+        const { AutoDetector } = await import('../../spiffe/index.js');
         detection = await new AutoDetector({
           spiffeTimeoutMs: timeout,
           logger: silentLogger,
@@ -46,16 +47,16 @@ export function register(program: Command): void {
       const { kind, workloadId, source, reasons, provider } = detection;
       const providerName = provider.constructor.name;
       if (options.json) {
-        process.stdout.write(
+        io.stdout.write(
           `${JSON.stringify({ kind, provider: providerName, workload_id: workloadId, source, reasons })}\n`,
         );
       } else {
-        process.stdout.write(
+        io.stdout.write(
           `provider    ${providerName} (${kind})\nworkload id ${workloadId}\nsource      ${source}\n`,
         );
-        for (const r of reasons) process.stdout.write(`skipped     ${r}\n`);
+        for (const r of reasons) io.stdout.write(`skipped     ${r}\n`);
         if (kind === 'local') {
-          process.stdout.write(
+          io.stdout.write(
             'warning     development identity: an ephemeral key no verifier trusts unless published\n',
           );
         }

@@ -4,7 +4,8 @@
  * Runs until SIGINT/SIGTERM, then removes its socket.
  */
 import type { Command } from 'commander';
-import type { DevAgent } from '../../spiffe/dev-agent.js';
+import type { DevAgent } from '../../spiffe/index.js';
+import type { CommandContext } from '../io.js';
 
 interface DevAgentCliOptions {
   socket: string;
@@ -18,7 +19,7 @@ interface DevAgentCliOptions {
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
-export function register(program: Command): void {
+export function register(program: Command, { io }: CommandContext): void {
   program
     .command('dev-agent')
     .description(
@@ -51,7 +52,7 @@ export function register(program: Command): void {
       let agent: DevAgent;
       try {
         // Loaded on use: the gRPC dependencies are needed only by the SPIFFE commands.
-        const { DevAgent } = await import('../../spiffe/dev-agent.js');
+        const { DevAgent } = await import('../../spiffe/index.js');
         agent = await DevAgent.start({
           socket: options.socket,
           trustDomain: options.trustDomain,
@@ -72,9 +73,9 @@ export function register(program: Command): void {
         bundle: options.bundleOut ?? null,
       };
       if (options.json) {
-        process.stdout.write(`${JSON.stringify(summary)}\n`);
+        io.stdout.write(`${JSON.stringify(summary)}\n`);
       } else {
-        process.stdout.write(
+        io.stdout.write(
           `kest dev-agent (development only: production uses SPIRE)\n` +
             `listening    ${agent.address}\ntrust domain ${summary.trust_domain}\n` +
             `workloads    ${agent.workloads.join(', ')}\nSVID ttl     ${ttl}s (rotated at half-life)\n` +

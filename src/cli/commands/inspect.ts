@@ -3,10 +3,10 @@
  * principal, trust, taints, parents. Parses strictly but does NOT verify signatures (use verify).
  */
 import type { Command } from 'commander';
-import { KestPassportError } from '../../errors.js';
-import { Passport } from '../../passport/passport.js';
-import { ROOT_PARENT } from '../../wire/constants.js';
-import { EXIT, readPassportInput } from './verify.js';
+import { ROOT_PARENT } from '../../entry/index.js';
+import { KestPassportError, Passport } from '../../index.js';
+import { readPassportInput } from '../input.js';
+import { type CommandContext, EXIT } from '../io.js';
 
 function clip(text: string, max: number): string {
   return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
@@ -43,21 +43,22 @@ export function renderTable(passport: Passport): string {
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
 }
 
-export function register(program: Command): void {
+export function register(program: Command, context: CommandContext): void {
+  const { io } = context;
   program
     .command('inspect')
     .description('print a passport as a table (parses strictly; does not verify signatures)')
     .argument('<passport>', 'passport JSON file, or - for stdin')
     .option('--json', 'print the decoded entries (header, payload, hash) as JSON')
     .action(async (source: string, options: { json?: boolean }, command: Command) => {
-      const text = await readPassportInput(source, command);
+      const text = await readPassportInput(source, command, io);
       let passport: Passport;
       try {
         passport = Passport.deserialize(text);
       } catch (err) {
         if (!(err instanceof KestPassportError)) throw err;
-        process.stderr.write(`kest inspect: ${err.code}: ${err.message}\n`);
-        process.exitCode = EXIT.invalid;
+        io.stderr.write(`kest inspect: ${err.code}: ${err.message}\n`);
+        context.exitCode = EXIT.invalid;
         return;
       }
       if (options.json) {
@@ -67,13 +68,13 @@ export function register(program: Command): void {
           header: e.header,
           payload: e.payload,
         }));
-        process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+        io.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
       } else {
-        process.stdout.write(
+        io.stdout.write(
           `${passport.length} entr${passport.length === 1 ? 'y' : 'ies'} (not verified: run kest verify)\n` +
             (passport.length > 0 ? `${renderTable(passport)}\ntip ${passport.tipHash}\n` : ''),
         );
       }
-      process.exitCode = EXIT.ok;
+      context.exitCode = EXIT.ok;
     });
 }

@@ -7,7 +7,8 @@ import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { Ed25519Key } from '../../identity/ed25519.js';
+import { Ed25519Key } from '../../index.js';
+import type { CommandContext } from '../io.js';
 
 export const PRIVATE_FILE = 'kest-private.jwk.json';
 export const JWKS_FILE = 'kest-jwks.json';
@@ -25,7 +26,7 @@ function write(path: string, data: string, mode: number, force: boolean): void {
   chmodSync(path, mode); // the mode option only applies when the file is created
 }
 
-export function register(program: Command): void {
+export function register(program: Command, { io }: CommandContext): void {
   program
     .command('keygen')
     .description('generate an Ed25519 key: private JWK (0600) and public JWKS anchored to a principal')
@@ -68,9 +69,9 @@ export function register(program: Command): void {
       }
       const result = { principal, kid: key.kid, alg: key.alg, private: privatePath, jwks: jwksPath };
       if (options.json) {
-        process.stdout.write(`${JSON.stringify(result)}\n`);
+        io.stdout.write(`${JSON.stringify(result)}\n`);
       } else {
-        process.stdout.write(
+        io.stdout.write(
           `principal ${principal}\nkid       ${key.kid}\nprivate   ${privatePath} (mode 0600: keep it secret)\n` +
             `jwks      ${jwksPath} (give this to verifiers: kest verify --jwks ${jwksPath})\n`,
         );

@@ -6,12 +6,10 @@
  */
 import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import type { AuditReport } from '../../audit/audit.js';
-import { loadReports, loadSanitizers, loadTrustSource } from '../../audit/load.js';
-import { renderHtml } from '../../audit/viz/html.js';
-import { renderDot, renderMermaid } from '../../audit/viz/text.js';
-import { KestError } from '../../errors.js';
-import type { CommandIo } from './audit.js';
+import { type AuditReport, loadReports, renderDot, renderHtml, renderMermaid } from '../../audit/index.js';
+import { KestError } from '../../index.js';
+import { type CliIo, type CommandContext, EXIT } from '../io.js';
+import { loadSanitizers, loadTrustSource } from '../load-spans.js';
 
 export interface VizCommandOptions {
   format?: string;
@@ -23,11 +21,6 @@ export interface VizCommandOptions {
   sanitizers?: string;
   title?: string;
 }
-
-const stdio: CommandIo = {
-  out: (t) => process.stdout.write(t),
-  err: (t) => process.stderr.write(t),
-};
 
 export const VIZ_FORMATS = ['html', 'mermaid', 'dot'] as const;
 
@@ -44,7 +37,7 @@ export function renderReports(reports: readonly AuditReport[], format: string, t
   }
 }
 
-export async function runViz(input: string, opts: VizCommandOptions, io: CommandIo = stdio): Promise<number> {
+export async function runViz(input: string, opts: VizCommandOptions, io: CliIo): Promise<number> {
   const format = opts.format ?? 'html';
   try {
     if (!(VIZ_FORMATS as readonly string[]).includes(format)) {
@@ -64,19 +57,19 @@ export async function runViz(input: string, opts: VizCommandOptions, io: Command
     const text = renderReports(reports, format, opts.title);
     if (opts.output) {
       writeFileSync(opts.output, text);
-      io.err(`wrote ${format} for ${reports.length} trace(s) to ${opts.output}\n`);
+      io.stderr.write(`wrote ${format} for ${reports.length} trace(s) to ${opts.output}\n`);
     } else {
-      io.out(text);
+      io.stdout.write(text);
     }
-    return 0;
+    return EXIT.ok;
   } catch (err) {
     const msg = err instanceof KestError ? `${err.code}: ${err.message}` : (err as Error).message;
-    io.err(`kest viz: ${msg}\n`);
-    return 2;
+    io.stderr.write(`kest viz: ${msg}\n`);
+    return EXIT.usage;
   }
 }
 
-export function register(program: Command): void {
+export function register(program: Command, context: CommandContext): void {
   program
     .command('viz')
     .description('draw a lineage DAG: self-contained HTML viewer, Mermaid or Graphviz DOT')
@@ -90,6 +83,6 @@ export function register(program: Command): void {
     .option('--sanitizers <file>', 'sanitizer rules (JSON or YAML)')
     .option('--title <text>', 'page title (html)')
     .action(async (input: string, opts: VizCommandOptions) => {
-      process.exitCode = await runViz(input, opts);
+      context.exitCode = await runViz(input, opts, context.io);
     });
 }

@@ -1,0 +1,63 @@
+/**
+ * The `kest` bin as a real process (node --import tsx src/cli/main.ts, also through a symlink as
+ * npm installs it): the process exit code is run()'s. Everything else is tested in-process.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { buildPassport, workloads } from '../support/chain.js';
+
+const ROOT = new URL('../..', import.meta.url).pathname;
+const dir = mkdtempSync(join(tmpdir(), 'kest-bin-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function bin(
+  script: string,
+  args: string[],
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
+      cwd: ROOT,
+      env: { ...process.env, KEST_LOG_LEVEL: 'silent', NO_COLOR: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe('kest bin', () => {
+  it('exits 0 / 1 / 2 as run() returns, also when started through a symlink', async () => {
+    const { ids } = workloads(1, 'spiffe://bin.test/svc');
+    const passport = await buildPassport([{ identity: ids[0]!, operation: 'only' }]);
+    const file = join(dir, 'passport.json');
+    const jwks = join(dir, 'jwks.json');
+    writeFileSync(file, passport.serialize());
+    writeFileSync(jwks, JSON.stringify(ids[0]!.getPublicJwks()));
+    const link = join(dir, 'kest');
+    symlinkSync(join(ROOT, 'src/cli/main.ts'), link);
+    const [valid, invalid, usage] = await Promise.all([
+      bin(link, ['verify', file, '--jwks', jwks]),
+      bin('src/cli/main.ts', ['verify', '-', '--jwks', jwks]),
+      bin('src/cli/main.ts', ['frobnicate']),
+    ]);
+    expect(valid).toMatchObject({ code: 0, stderr: '' });
+    expect(valid.stdout).toMatch(/^VALID: 1 entry/);
+    expect(invalid.code).toBe(1); // empty stdin is not a passport
+    expect(invalid.stdout).toMatch(/^INVALID: /);
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toMatch(/unknown command 'frobnicate'/);
+  });
+
+  it('importing the bin module runs nothing', async () => {
+    const saved = process.exitCode;
+    await import('../../src/cli/main.js');
+    expect(process.exitCode).toBe(saved);
+  });
+});

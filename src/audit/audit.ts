@@ -1,5 +1,5 @@
 /**
- * Offline audit (KEST-SPEC §7): turn exported spans back into proven passports.
+ * Offline audit (docs/spec.md §7): turn exported spans back into proven passports.
  *
  * Per trace: collect the entries the spans carry (kest.signature), link them by hash — parent_ids
  * name the SHA-256 of each parent's compact JWS, so the order comes from the signatures themselves,
@@ -29,7 +29,7 @@ import { isUuid } from '../wire/uuid.js';
 import { type AuditPool, plannedWorkers, sharedPool, workerSettings } from './pool.js';
 import type { GroupResult } from './protocol.js';
 
-/** Span attribute that names a claim check holding the span's passport (KEST-SPEC §5). */
+/** Span attribute that names a claim check holding the span's passport (docs/spec.md §10). */
 export const CLAIM_CHECK_ATTRIBUTE = 'kest.claim_check';
 
 export interface AuditOptions {

@@ -4,7 +4,7 @@ import { type EvaluationContext, flattenContext } from './types.js';
 /**
  * Which form of the evaluation context a Cedar engine receives:
  * - `structured`: `context.subject.trust_score`, `context.subject.taints.contains("pii")`;
- * - `flat`: the dotted keys of KEST-SPEC §6, `context["subject.trust_score"]`;
+ * - `flat`: the dotted keys of docs/spec.md §6, `context["subject.trust_score"]`;
  * - `both` (default): the union, so policies written either way run unchanged.
  */
 export type CedarContextShape = 'structured' | 'flat' | 'both';

@@ -1,5 +1,5 @@
 /**
- * The policy engine contract and the evaluation context (KEST-SPEC §6). Engines decide over the
+ * The policy engine contract and the evaluation context (docs/spec.md §6). Engines decide over the
  * whole lineage: trust score and taints of the chain, user/agent/task, the resource.
  */
 
@@ -79,7 +79,7 @@ export interface PolicyEngine {
 }
 
 /**
- * Cedar gets the context flattened with dotted keys (KEST-SPEC §6):
+ * Cedar gets the context flattened with dotted keys (docs/spec.md §6):
  * {subject:{trust_score:5}} → {"subject.trust_score":5}. Arrays and empty objects are leaves.
  */
 export function flattenContext(

@@ -2,7 +2,7 @@ import { KestConfigurationError } from '../errors.js';
 
 /**
  * A principal the verifier allows to raise trust (kest.trust_override) or remove taints. Without a
- * rule, a hop can neither inflate its own score nor silently drop a taint (KEST-SPEC §2 check 4).
+ * rule, a hop can neither inflate its own score nor silently drop a taint (docs/spec.md §2 check 4).
  */
 export interface SanitizerRule {
   principal: string;

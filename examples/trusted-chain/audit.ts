@@ -2,7 +2,7 @@
  * What the hops record, and the offline check over it.
  *
  * Every kestVerified call emits an OpenTelemetry span carrying its signed entry (`kest.signature`,
- * KEST-SPEC §7). The demo sends them with the real file exporter of kest/telemetry (JSON lines),
+ * docs/spec.md §7). The demo sends them with the real file exporter of kest/telemetry (JSON lines),
  * and the auditor runs the `kest audit` logic (auditFile of kest/audit) over that file: spans
  * grouped by trace, entries ordered by hash linkage, the rebuilt passport verified with the
  * PassportVerifier's rules, gaps and forks reported.

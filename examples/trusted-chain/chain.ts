@@ -17,7 +17,7 @@ export interface HopConfig {
   name: string;
   framework: Framework;
   identity: IdentityProvider;
-  /** Origin of the data this hop handles (trust model, KEST-SPEC §4). Default `system`. */
+  /** Origin of the data this hop handles (trust model, docs/spec.md §4). Default `system`. */
   sourceType?: string;
   /** Sanitizer override this hop claims (only declared sanitizers may). */
   trustOverride?: number;

@@ -1,5 +1,5 @@
 /**
- * Offline audit (KEST-SPEC §7): turn exported spans back into proven passports, one report per
+ * Offline audit (docs/spec.md §7): turn exported spans back into proven passports, one report per
  * trace. Spans are grouped by trace (graph.ts), each trace audited (auditor.ts) on the calling
  * thread or on worker threads (pool.ts); the reports are the same either way.
  */

@@ -1,5 +1,5 @@
 /**
- * Auditing one trace (KEST-SPEC §7): its entries become a hash-linked DAG, checked in named steps.
+ * Auditing one trace (docs/spec.md §7): its entries become a hash-linked DAG, checked in named steps.
  *
  * 1. gaps (gaps.ts): hashes the trace names (parents, carried passports' tips) but no span carries;
  *    an entry carried by another trace's span is borrowed (crossTrace), anything else is a gap.

@@ -1,5 +1,5 @@
 /**
- * The audit's graph of entries (KEST-SPEC §7): one node per entry hash, spans grouped by trace, the
+ * The audit's graph of entries (docs/spec.md §7): one node per entry hash, spans grouped by trace, the
  * hashes spans name (a passport's tip, a claim check), and the order that hash links give — parent_ids
  * name the SHA-256 of each parent's compact JWS, so the order comes from the signatures themselves,
  * never from timestamps.
@@ -13,7 +13,7 @@ import { entryHash } from '../wire/hash.js';
 import { isUuid } from '../wire/uuid.js';
 import type { EntrySource, EntryStatus } from './report.js';
 
-/** Span attribute that names a claim check holding the span's passport (KEST-SPEC §5). */
+/** Span attribute that names a claim check holding the span's passport (docs/spec.md §10). */
 export const CLAIM_CHECK_ATTRIBUTE = 'kest.claim_check';
 
 /** @internal One entry while auditing (one per hash; a trace that borrows it gets a fresh copy). */

@@ -1,5 +1,5 @@
 /**
- * kest/audit: rebuild passports from exported spans and verify them offline (KEST-SPEC §7), and
+ * kest/audit: rebuild passports from exported spans and verify them offline (docs/spec.md §7), and
  * draw the lineage (HTML viewer, Mermaid, Graphviz DOT).
  */
 export { auditPassport, auditSpans } from './audit-spans.js';

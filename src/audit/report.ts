@@ -1,5 +1,5 @@
 /**
- * The public types of an offline audit (KEST-SPEC §7): what an audit is asked (AuditOptions) and
+ * The public types of an offline audit (docs/spec.md §7): what an audit is asked (AuditOptions) and
  * what it reports per trace (AuditReport and its parts). Plain data: a report crosses threads.
  */
 import type { TrustSource } from '../keys/trust-source.js';

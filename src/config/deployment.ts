@@ -1,5 +1,5 @@
 /**
- * Deployment-level policy configuration (KEST-SPEC §3): enterprise, platform and application
+ * Deployment-level policy configuration (docs/spec.md §3): enterprise, platform and application
  * policies and deviations. It comes from a file (KEST_CONFIG, JSON or YAML) or is passed once at
  * start-up; application code cannot remove an enterprise policy or declare a deviation.
  */

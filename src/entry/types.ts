@@ -8,7 +8,7 @@ export interface PolicyContextPayload {
   deviations: { policy: string; tier: string; reason: string; approver: string }[];
 }
 
-/** The signed payload of one hop (KEST-SPEC §1). Every field is always present. */
+/** The signed payload of one hop (docs/spec.md §1). Every field is always present. */
 export interface KestEntryPayload {
   schema_version: string;
   runtime: { name: string; version: string };

@@ -1,5 +1,5 @@
 /**
- * Strict validation of an entry payload: every field of KEST-SPEC §1 present, well typed, in range
+ * Strict validation of an entry payload: every field of docs/spec.md §1 present, well typed, in range
  * and bounded. Unknown top-level fields are refused (they would be signed but unexplained).
  */
 import { KestEntryError } from '../errors.js';

@@ -15,7 +15,7 @@ export interface KestVerifiedOptions<A extends unknown[] = unknown[]> {
   engine?: PolicyEngine;
   identity?: IdentityProvider;
   trustEvaluator?: TrustEvaluator;
-  /** Origin of the data this hop handles (KEST-SPEC §4): system, internal, internet, llm, ... */
+  /** Origin of the data this hop handles (docs/spec.md §4): system, internal, internet, llm, ... */
   sourceType?: Resolvable<string | undefined, A>;
   classification?: Classification;
   addedTaints?: Resolvable<readonly string[] | undefined, A>;

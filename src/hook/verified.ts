@@ -1,5 +1,5 @@
 /**
- * kestVerified: protect a function with one wrapper (KEST-SPEC §3). Per call, in order: resolve
+ * kestVerified: protect a function with one wrapper (docs/spec.md §3). Per call, in order: resolve
  * identity and engine → passport from the ambient context → user/agent/task → trust and taints →
  * build and sign the entry → evaluate every policy tier (AND) before running → run → append to the
  * scope's passport → emit the span. Every failure before the run denies with a typed error and the

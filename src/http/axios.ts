@@ -1,5 +1,5 @@
 /**
- * kest/axios: outbound propagation for axios (KEST-SPEC §5) as a request interceptor.
+ * kest/axios: outbound propagation for axios (docs/spec.md §5) as a request interceptor.
  *
  *   const http = axios.create();
  *   installKestAxios(http, { cache });        // returns the interceptor id (for eject)

@@ -1,5 +1,5 @@
 /**
- * The one server core every HTTP adapter runs (KEST-SPEC §5). Per request, before any handler:
+ * The one server core every HTTP adapter runs (docs/spec.md §5). Per request, before any handler:
  *
  *   1. lineage interceptor (outermost): parse `baggage` strictly → restore the passport
  *      (inline / _z / claim check through the cache) → check `kest.chain_tip` → verify the passport

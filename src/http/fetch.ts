@@ -1,5 +1,5 @@
 /**
- * kest/fetch: outbound propagation for the Fetch API and undici (KEST-SPEC §5).
+ * kest/fetch: outbound propagation for the Fetch API and undici (docs/spec.md §5).
  *
  *   const res = await kestFetch('http://next/hop');                 // global fetch, wrapped
  *   const f = createKestFetch({ cache: redis });                    // own options / base fetch

@@ -1,5 +1,5 @@
 /**
- * The identity interceptor (KEST-SPEC §5): validates a Bearer JWT with jose against a JWKS (remote
+ * The identity interceptor (docs/spec.md §5): validates a Bearer JWT with jose against a JWKS (remote
  * URL or local set), an issuer and an audience, and maps its claims to user / agent / task
  * (default `sub`, `client_id`, `scope`). What it validates overrides any upstream baggage claim.
  *

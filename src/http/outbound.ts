@@ -1,5 +1,5 @@
 /**
- * The outbound propagator shared by the fetch, undici and axios integrations (KEST-SPEC §5): the
+ * The outbound propagator shared by the fetch, undici and axios integrations (docs/spec.md §5): the
  * headers that carry the current passport to the next hop.
  *
  *   baggage      the passport (inline / _z / claim check, via BaggageManager.store), kest.chain_tip,
@@ -56,7 +56,7 @@ export interface PropagatorOptions {
   baggage?: BaggageManager | BaggageManagerOptions;
   /** Send kest.user / kest.agent / kest.task of the current call. Default true. */
   identity?: boolean;
-  /** Forward the bearer token this service validated as kest.jwt. Default false (KEST-SPEC §5). */
+  /** Forward the bearer token this service validated as kest.jwt. Default false (docs/spec.md §5). */
   forwardJwt?: boolean;
   /** Set `traceparent` (and `tracestate`) from the active span. Default true. */
   traceContext?: boolean;

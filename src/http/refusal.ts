@@ -1,5 +1,5 @@
 /**
- * What a refused request receives (KEST-SPEC §5, docs/http.md "Refusals"): the HTTP status of an
+ * What a refused request receives (docs/spec.md §5, docs/http.md "Refusals"): the HTTP status of an
  * error, by its stable `code` (never its message) and the phase it happened in, and the JSON body
  * and headers sent with it.
  */

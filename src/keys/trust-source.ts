@@ -18,7 +18,7 @@ export interface KeyRequest {
 }
 
 /**
- * Where a verifier gets the keys it trusts (KEST-SPEC §2 check 3). A key is anchored when the
+ * Where a verifier gets the keys it trusts (docs/spec.md §2 check 3). A key is anchored when the
  * source holds it for the entry's principal (JWKS / static map) or an X.509 chain validates to the
  * principal's trust-domain bundle with a URI SAN equal to the principal. A key that the entry only
  * carries about itself is never enough. Throw KestVerificationError ('unknown_principal' or

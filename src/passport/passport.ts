@@ -1,5 +1,5 @@
 /**
- * The passport: the entries of one request's lineage, parents before children (KEST-SPEC §2).
+ * The passport: the entries of one request's lineage, parents before children (docs/spec.md §2).
  * Transport form is a JSON array of compact JWS strings. Parsing is strict and bounded; bad input
  * throws — it never becomes an empty passport, which would silently reset trust.
  */

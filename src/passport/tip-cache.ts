@@ -1,7 +1,7 @@
 /**
  * A bounded LRU set of verified chain tips. An entry's hash commits to its ancestors' hashes, so a
  * passport whose entry k was the tip of an already verified passport needs no new work for k and
- * its ancestors: a hop pays only for the entries it has not seen (KEST-SPEC §5).
+ * its ancestors: a hop pays only for the entries it has not seen (docs/spec.md §5).
  */
 export class VerifiedTipCache {
   readonly #max: number;

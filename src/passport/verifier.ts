@@ -1,5 +1,5 @@
 /**
- * PassportVerifier: the four checks of KEST-SPEC §2 for every entry, in order, stopping at the first
+ * PassportVerifier: the four checks of docs/spec.md §2 for every entry, in order, stopping at the first
  * failure (F-PA-05): (1) strict parse + algorithm allow-list, (2) hash links to earlier entries,
  * (3) signature under a key anchored in the trust source for labels.principal, (4) lineage rules —
  * taints and trust recomputed from the verified parents; overrides and taint removals only from

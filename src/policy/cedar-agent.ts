@@ -1,5 +1,5 @@
 /**
- * CedarAgentEngine: asks a Cedar Agent sidecar (permitio/cedar-agent) over REST (KEST-SPEC §6):
+ * CedarAgentEngine: asks a Cedar Agent sidecar (permitio/cedar-agent) over REST (docs/spec.md §6):
  * `POST {url}/is_authorized` with `{principal, action, resource, context}`; allow only on
  * `"decision": "Allow"`. Entity uids travel in Cedar syntax (`Kest::Action::"min-trust"`), as the
  * agent parses them. cedar-agent mounts its API under `/v1`: use `url: "http://host:8180/v1"`.
@@ -19,7 +19,7 @@ export interface CedarAgentEngineOptions extends RestEngineOptions {
   resourceType?: string;
   /** Resource id when the evaluation has none. Default `"default"`. */
   defaultResourceId?: string;
-  /** Context form sent. Default `both`: the dotted keys of KEST-SPEC §6 plus the structured record. */
+  /** Context form sent. Default `both`: the dotted keys of docs/spec.md §6 plus the structured record. */
   contextShape?: CedarContextShape;
   /**
    * The policy names the agent serves. When given, other names are unknown (an error, see

@@ -4,7 +4,7 @@ import type { EvaluationContext } from './types.js';
 /**
  * Which form of the evaluation context a Cedar engine receives:
  * - `structured`: `context.subject.trust_score`, `context.subject.taints.contains("pii")`;
- * - `flat`: the dotted keys of KEST-SPEC §6, `context["subject.trust_score"]`;
+ * - `flat`: the dotted keys of docs/spec.md §6, `context["subject.trust_score"]`;
  * - `both` (default): the union, so policies written either way run unchanged.
  */
 export type CedarContextShape = 'structured' | 'flat' | 'both';
@@ -98,7 +98,7 @@ function toCedarValue(value: unknown, path: string): CedarValue | undefined {
 }
 
 /**
- * Cedar gets the context flattened with dotted keys (KEST-SPEC §6):
+ * Cedar gets the context flattened with dotted keys (docs/spec.md §6):
  * {subject:{trust_score:5}} → {"subject.trust_score":5}. Arrays and empty objects are leaves.
  */
 function flattenContext(value: Record<string, unknown>, prefix = '', out: Record<string, unknown> = {}) {

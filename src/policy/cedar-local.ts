@@ -8,7 +8,7 @@
  *   principal = Kest::Workload::"<context.subject.workload>"
  *   action    = Kest::Action::"<policy name>"
  *   resource  = Kest::Resource::"<context.object.id>" (Kest::Resource::"default" when empty)
- *   context   = the evaluation context, structured and with the dotted keys of KEST-SPEC §6
+ *   context   = the evaluation context, structured and with the dotted keys of docs/spec.md §6
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';

@@ -1,5 +1,5 @@
 /**
- * OPAPolicyEngine: asks an Open Policy Agent over its Data API (KEST-SPEC §6):
+ * OPAPolicyEngine: asks an Open Policy Agent over its Data API (docs/spec.md §6):
  * `POST {url}/v1/data/{path}` with `{"input": <evaluation context>}`; a policy allows only if the
  * value at the decision path (default `result.allow`) is exactly `true`.
  */

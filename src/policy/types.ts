@@ -1,5 +1,5 @@
 /**
- * The policy engine contract and the evaluation context (KEST-SPEC §6). Engines decide over the
+ * The policy engine contract and the evaluation context (docs/spec.md §6). Engines decide over the
  * whole lineage: trust score and taints of the chain, user/agent/task, the resource.
  */
 

@@ -1,5 +1,5 @@
 /**
- * Where claim-checked passports wait for the next hop (KEST-SPEC §5). A provider stores strings
+ * Where claim-checked passports wait for the next hop (docs/spec.md §5). A provider stores strings
  * under keys with a time to live; failures surface as KestCacheError, never as "not found".
  */
 import { KestCacheError } from '../errors.js';

@@ -1,6 +1,6 @@
 /**
  * kest/propagation: the W3C baggage codec, the BaggageManager (inline / compressed / claim check,
- * KEST-SPEC §5) and the in-memory cache. The Redis cache is a separate entry point (kest/redis).
+ * docs/spec.md §5) and the in-memory cache. The Redis cache is a separate entry point (kest/redis).
  */
 export {
   BAGGAGE_HEADER,

@@ -1,5 +1,5 @@
 /**
- * Carries a passport across a hop in W3C baggage (KEST-SPEC §5), in the smallest tier that fits:
+ * Carries a passport across a hop in W3C baggage (docs/spec.md §5), in the smallest tier that fits:
  *
  *   kest.passport     the JSON array itself (percent-encoded)
  *   kest.passport_z   zlib level 1 of that JSON, base64url

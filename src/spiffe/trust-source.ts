@@ -1,5 +1,5 @@
 /**
- * SpiffeTrustSource: anchors entry signatures in SPIFFE trust bundles (KEST-SPEC §2 check 3).
+ * SpiffeTrustSource: anchors entry signatures in SPIFFE trust bundles (docs/spec.md §2 check 3).
  * An entry's key is trusted only when its X.509 chain — from the entry's own `x5c`, or, in the
  * compact form, from the chain an earlier entry of the passport carried under the same `x5t#S256`
  * — validates to the bundle of the principal's trust domain, the leaf's single URI SAN equals

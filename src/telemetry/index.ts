@@ -1,5 +1,5 @@
 /**
- * kest/telemetry: where the hook's spans go (KEST-SPEC §7). Exporters: OTLP/HTTP (the official
+ * kest/telemetry: where the hook's spans go (docs/spec.md §7). Exporters: OTLP/HTTP (the official
  * exporter), JSON lines file, SQLite, console.
  */
 export { KestTelemetryError } from './errors.js';

@@ -1,5 +1,5 @@
 /**
- * KestTelemetry.setup: send the hook's spans (KEST-SPEC §7) somewhere an auditor can read them.
+ * KestTelemetry.setup: send the hook's spans (docs/spec.md §7) somewhere an auditor can read them.
  *
  * The hook only uses the OpenTelemetry API, so spans go to whatever tracer provider is global:
  * - no provider registered yet: register a BasicTracerProvider with resource service.name and the

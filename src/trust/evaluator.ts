@@ -10,7 +10,7 @@ export interface TrustInput {
 
 /**
  * Computes a hop's trust score from its parents. Signer and verifier must use the same evaluator:
- * the verifier recomputes every score (KEST-SPEC §2 check 4).
+ * the verifier recomputes every score (docs/spec.md §2 check 4).
  */
 export interface TrustEvaluator {
   evaluate(input: TrustInput): number;
@@ -21,7 +21,7 @@ export function clampTrust(value: number): number {
 }
 
 /**
- * KEST-SPEC §4: root = origin map value (unknown 10); non-root =
+ * docs/spec.md §4: root = origin map value (unknown 10); non-root =
  * floor(min(parents) * self / 100) in integer arithmetic, self = origin value (absent: 100).
  */
 export class DefaultTrustEvaluator implements TrustEvaluator {

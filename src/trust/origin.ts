@@ -1,4 +1,4 @@
-/** The origin map of KEST-SPEC §4: root trust by `kest.source_type`. Defaults cannot be changed. */
+/** The origin map of docs/spec.md §4: root trust by `kest.source_type`. Defaults cannot be changed. */
 
 export const ORIGIN_TRUST_MAP: Readonly<Record<string, number>> = Object.freeze({
   system: 100,

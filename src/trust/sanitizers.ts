@@ -5,7 +5,7 @@ import { effectiveRemovals } from './taints.js';
 
 /**
  * A principal the verifier allows to raise trust (kest.trust_override) or remove taints. Without a
- * rule, a hop can neither inflate its own score nor silently drop a taint (KEST-SPEC §2 check 4).
+ * rule, a hop can neither inflate its own score nor silently drop a taint (docs/spec.md §2 check 4).
  */
 export interface SanitizerRule {
   principal: string;
@@ -68,7 +68,7 @@ export class SanitizerPolicy {
 }
 
 /**
- * The lineage facts of one hop the sanitizer rule looks at. The rule (KEST-SPEC §2 check 4) is
+ * The lineage facts of one hop the sanitizer rule looks at. The rule (docs/spec.md §2 check 4) is
  * applied twice with the same definition: by the hook before it signs (so a function never runs on
  * a lineage it merely claims) and by the verifier on every entry it receives.
  */

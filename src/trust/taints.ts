@@ -1,4 +1,4 @@
-/** Taint algebra (KEST-SPEC §1, TC-06): (∪ parents' taints ∪ added) − removed, sorted. */
+/** Taint algebra (docs/spec.md §1, TC-06): (∪ parents' taints ∪ added) − removed, sorted. */
 export function computeTaints(
   parentTaints: readonly (readonly string[])[],
   added: readonly string[] = [],

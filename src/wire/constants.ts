@@ -1,5 +1,5 @@
 /**
- * The wire facts of Kest v0.3.0 (KEST-SPEC.md), defined once and imported everywhere else.
+ * The wire facts of Kest v0.3.0 (docs/spec.md), defined once and imported everywhere else.
  */
 
 export const SCHEMA_VERSION = '0.3.0';
@@ -13,7 +13,7 @@ export type Classification = (typeof CLASSIFICATIONS)[number];
 export const ALLOWED_ALGS = ['EdDSA', 'ES256'] as const;
 export type JwsAlg = (typeof ALLOWED_ALGS)[number];
 
-/** Label keys with a meaning in the spec (KEST-SPEC §1, §2, §4). */
+/** Label keys with a meaning in the spec (docs/spec.md §1, §2, §4). */
 export const LABEL = {
   principal: 'principal',
   traceId: 'trace_id',
@@ -23,10 +23,10 @@ export const LABEL = {
   trustOverride: 'kest.trust_override',
 } as const;
 
-/** Taint added to the entry of a call whose protected function threw (KEST-SPEC §3). */
+/** Taint added to the entry of a call whose protected function threw (docs/spec.md §3). */
 export const FAILED_EXECUTION_TAINT = 'failed_execution';
 
-/** W3C baggage member keys (KEST-SPEC §5). */
+/** W3C baggage member keys (docs/spec.md §5). */
 export const BAGGAGE_KEY = {
   passport: 'kest.passport',
   passportCompressed: 'kest.passport_z',
@@ -38,7 +38,7 @@ export const BAGGAGE_KEY = {
   chainTip: 'kest.chain_tip',
 } as const;
 
-/** OpenTelemetry span attributes and names (KEST-SPEC §7). */
+/** OpenTelemetry span attributes and names (docs/spec.md §7). */
 export const SPAN = {
   scope: 'kest.core',
   namePrefix: 'kest.verified.',

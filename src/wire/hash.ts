@@ -5,7 +5,7 @@ export function sha256Hex(data: string | Uint8Array): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
-/** The hash link of an entry: SHA-256 of the UTF-8 bytes of its full compact JWS (KEST-SPEC §1). */
+/** The hash link of an entry: SHA-256 of the UTF-8 bytes of its full compact JWS (docs/spec.md §1). */
 export function entryHash(jws: string): string {
   return sha256Hex(jws);
 }

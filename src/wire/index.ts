@@ -1,4 +1,4 @@
-/** The wire format (KEST-SPEC §1–§2): JCS, base64url, JWS compact, hashes, UUIDv7, wire constants. */
+/** The wire format (docs/spec.md §1–§2): JCS, base64url, JWS compact, hashes, UUIDv7, wire constants. */
 export { b64urlDecode, b64urlEncode } from './base64url.js';
 export { canonicalBytes, canonicalize } from './canonical.js';
 export * from './constants.js';

@@ -4,7 +4,7 @@
  *
  * Why not jose on this path: jose's compact sign/verify goes through WebCrypto and async key
  * import; calling node:crypto synchronously measured ~2x jose's EdDSA rate on the dev machine
- * (DEPENDENCY-NOTES.md, re-measured in bench/). Everything here is strict: exactly three segments,
+ * (bench/core.bench.ts times this sign path). Everything here is strict: exactly three segments,
  * canonical base64url, bounded sizes, no `crit`, and an `alg` that must match the key type.
  */
 import { sign as cryptoSign, verify as cryptoVerify, type KeyObject } from 'node:crypto';

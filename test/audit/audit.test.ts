@@ -1,5 +1,5 @@
 /**
- * Offline audit (KEST-SPEC §7): spans of a real three-hop run, exported to a JSON-lines file, to
+ * Offline audit (docs/spec.md §7): spans of a real three-hop run, exported to a JSON-lines file, to
  * SQLite and to an OTLP/HTTP receiver, are rebuilt into passports that verify; missing spans are
  * gaps, edited spans fail at the right entry, interleaved traces stay apart, order comes from the
  * hash links only.

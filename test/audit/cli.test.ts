@@ -1,5 +1,5 @@
 /**
- * `kest audit` and `kest viz` (KEST-SPEC §7): exit codes 0 verified / 1 failure or gap / 2 usage,
+ * `kest audit` and `kest viz` (docs/spec.md §7): exit codes 0 verified / 1 failure or gap / 2 usage,
  * text and JSON output, Mermaid and DOT renderings; run in-process through run(argv, io).
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';

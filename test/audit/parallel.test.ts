@@ -1,5 +1,5 @@
 /**
- * The audit's worker path (KEST-SPEC §7, issue 7's benchmark) gives the same reports as the
+ * The audit's worker path (docs/spec.md §7, issue 7's benchmark) gives the same reports as the
  * in-process path: verified chains, failures (bad signature, unknown principal, forbidden
  * sanitizer), gaps recovered from carried passports or lost, a parent carried by another trace,
  * forks, malformed and duplicate spans. Traces a worker cannot finish alone are handed back.

@@ -1,5 +1,5 @@
 /**
- * The entry schema (KEST-SPEC §1): builder defaults and the strict validator, field by field.
+ * The entry schema (docs/spec.md §1): builder defaults and the strict validator, field by field.
  */
 import { describe, expect, it } from 'vitest';
 import {

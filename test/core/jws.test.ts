@@ -1,5 +1,5 @@
 /**
- * JWS compact sign/verify with the algorithm allow-list (KEST-SPEC §1): RFC 8037 A.4 reproduced
+ * JWS compact sign/verify with the algorithm allow-list (docs/spec.md §1): RFC 8037 A.4 reproduced
  * exactly, ES256 raw r||s interop with jose, and the rejection table.
  */
 import { createHmac, createPrivateKey, createPublicKey, generateKeyPairSync, sign } from 'node:crypto';

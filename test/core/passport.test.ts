@@ -1,5 +1,5 @@
 /**
- * Passport transport form and bounds (KEST-SPEC §2): strict, bounded deserialization that throws on
+ * Passport transport form and bounds (docs/spec.md §2): strict, bounded deserialization that throws on
  * bad input and never yields an empty passport; the spec's {"entries": [...]} input form.
  */
 import { describe, expect, it } from 'vitest';

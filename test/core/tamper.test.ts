@@ -1,5 +1,5 @@
 /**
- * Tamper matrix (issue 2, KEST-SPEC §2 / F-PA-05): for a 10-entry passport, every single-character
+ * Tamper matrix (issue 2, docs/spec.md §2 / F-PA-05): for a 10-entry passport, every single-character
  * change of every entry's compact JWS, every swap of two entries, every drop, every duplicate and
  * every re-signing by an unanchored key is refused — 0 accepted — with a KestVerificationError that
  * names the index of the first entry that differs. Run against a cold verifier and one whose tip

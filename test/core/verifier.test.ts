@@ -1,5 +1,5 @@
 /**
- * PassportVerifier: the four checks of KEST-SPEC §2 and the trust model of §4 (TC-01..TC-06),
+ * PassportVerifier: the four checks of docs/spec.md §2 and the trust model of §4 (TC-01..TC-06),
  * DAG fan-in, anchoring, sanitizer rules, failed executions, the verified-tip cache, expectedTip.
  */
 import { createHash, generateKeyPairSync } from 'node:crypto';
@@ -61,7 +61,7 @@ function editPayload(jws: string, edit: (p: Record<string, unknown>) => void): s
   return `${h}.${b64urlEncode(canonicalBytes(payload))}.${s}`;
 }
 
-describe('conformance (KEST-SPEC §8)', () => {
+describe('conformance (docs/spec.md §8)', () => {
   it('TC-01: a root-only passport verifies', async () => {
     const p = await buildPassport([{ identity: a, sourceType: 'system' }]);
     const r = await verifier().verify(p);
@@ -338,7 +338,7 @@ describe('lineage rules (check 4)', () => {
     expect((await verifier().verify(noop)).entries[1]!.sanitized).toBe(false);
   });
 
-  it('failed_execution forces trust 0 (KEST-SPEC §3), even under an override', async () => {
+  it('failed_execution forces trust 0 (docs/spec.md §3), even under an override', async () => {
     const p = await buildPassport([
       { identity: a, sourceType: 'system' },
       { identity: b, addedTaints: ['failed_execution'] },

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """An independent implementation of the public Kest v0.3.0 wire format, written from the spec
-(KEST-SPEC sections 1, 2 and 4), not from the TypeScript code. Standard library plus the Debian
+(docs/spec.md sections 1, 2 and 4), not from the TypeScript code. Standard library plus the Debian
 package python3-cryptography (Ed25519).
 
   kest_ref.py selftest                      RFC 8785 number/string vectors against this JCS

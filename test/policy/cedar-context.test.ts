@@ -4,7 +4,7 @@ import { toCedarContext } from '../../src/policy/index.js';
 import { makeContext } from './fixtures.js';
 
 describe('toCedarContext', () => {
-  it('flat: the dotted keys of KEST-SPEC §6, nulls left out', () => {
+  it('flat: the dotted keys of docs/spec.md §6, nulls left out', () => {
     const flat = toCedarContext(
       makeContext({ user: null, attributes: { region: 'eu', nested: { n: 1 } } }),
       'flat',

@@ -113,7 +113,7 @@ describe('CedarLocalEngine semantics', () => {
     engine.close();
   });
 
-  it('the dotted keys of KEST-SPEC §6 are in the context alongside the structured record', async () => {
+  it('the dotted keys of docs/spec.md §6 are in the context alongside the structured record', async () => {
     const policies = `permit (principal, action == Kest::Action::"flat", resource)
       when { context["subject.trust_score"] >= 50 && context["subject.taints"].contains("ok")
              && context["environment.policy_tier"] == "function" && context["object.id"] == "report-42" };`;

@@ -1,5 +1,5 @@
 /**
- * Policy over the whole lineage through the hook (KEST-SPEC §3, §4, §6): a 3-hop chain on the real
+ * Policy over the whole lineage through the hook (docs/spec.md §3, §4, §6): a 3-hop chain on the real
  * Cedar engine with the shipped policies. Between hops the passport travels serialized and is
  * verified, as the lineage interceptor does, before the next hop runs.
  */

@@ -15,7 +15,7 @@ export interface ContextOverrides {
   policyNames?: string[];
 }
 
-/** An evaluation context as the hook builds it (KEST-SPEC §6). */
+/** An evaluation context as the hook builds it (docs/spec.md §6). */
 export function makeContext(o: ContextOverrides = {}): EvaluationContext {
   const trust = o.trust ?? 100;
   const user = o.user === undefined ? 'alice' : o.user;

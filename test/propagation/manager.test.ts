@@ -37,7 +37,7 @@ const small = makePassport(2);
 const medium = makePassport(12); // ~> 4 KiB JSON, compresses under it
 const large = makePassport(60);
 
-describe('BaggageManager tier selection (KEST-SPEC §5)', () => {
+describe('BaggageManager tier selection (docs/spec.md §5)', () => {
   it('sizes of the fixtures cover the three tiers', () => {
     expect(small.serialize().length).toBeLessThan(4000);
     expect(medium.serialize().length).toBeGreaterThan(4096);

@@ -1,5 +1,5 @@
 /**
- * KEST-SPEC §5: OpenTelemetry JS's W3CBaggagePropagator silently drops members over 4096 encoded
+ * docs/spec.md §5: OpenTelemetry JS's W3CBaggagePropagator silently drops members over 4096 encoded
  * bytes, beyond 180 members, or past 8192 header bytes. These tests push what BaggageManager
  * produces through that propagator, both directions, and show that for passports of 1 to 200
  * entries the kest members always arrive intact — or store() raised a typed error first.

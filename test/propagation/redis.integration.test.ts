@@ -1,5 +1,5 @@
 /**
- * Integration: claim checks through a real redis-server on a loopback port (KEST-SPEC §5, TC-11).
+ * Integration: claim checks through a real redis-server on a loopback port (docs/spec.md §5, TC-11).
  */
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -45,7 +45,7 @@ describe('SPIREProvider signing', () => {
     }
   });
 
-  it('compact form: x5c in the first entry of the SVID only, x5t#S256 in every entry (KEST-SPEC §1, §2)', async () => {
+  it('compact form: x5c in the first entry of the SVID only, x5t#S256 in every entry (docs/spec.md §1, §2)', async () => {
     const provider = new SPIREProvider(fixed(ca.issue({ id: '/svc/a' })));
     const b = new ChainBuilder();
     for (let i = 0; i < 5; i++) await b.append(provider);

@@ -1,5 +1,5 @@
 /**
- * Builds signed passports for tests the way a signer following KEST-SPEC §2/§4 would: parents'
+ * Builds signed passports for tests the way a signer following docs/spec.md §2/§4 would: parents'
  * trust and taints carried forward with the real trust evaluator, then signed by each hop's identity.
  */
 

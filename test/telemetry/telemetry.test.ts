@@ -1,5 +1,5 @@
 /**
- * KestTelemetry.setup (KEST-SPEC §7): spans of real hook calls reach the file, SQLite and OTLP/HTTP
+ * KestTelemetry.setup (docs/spec.md §7): spans of real hook calls reach the file, SQLite and OTLP/HTTP
  * exporters with service.name and the kest.* attributes; an application's own SDK is joined, not
  * replaced; shutdown flushes.
  */

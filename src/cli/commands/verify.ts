@@ -1,6 +1,6 @@
 /**
  * `kest verify <passport.json|-> --jwks FILE [--sanitizers FILE] [--expected-tip HASH] [--partial-lineage] [--json]`:
- * the offline audit. Runs every check of KEST-SPEC §2 against keys anchored in the JWKS.
+ * the offline audit. Runs every check of docs/spec.md §2 against keys anchored in the JWKS.
  * Exit 0 valid, 1 invalid (prints code, reason, entry index and id), 2 usage or configuration error.
  */
 import { readFileSync } from 'node:fs';
@@ -60,7 +60,7 @@ function reportJson(report: VerificationReport) {
 export function register(program: Command, context: CommandContext): void {
   program
     .command('verify')
-    .description('verify a passport offline: links, anchored signatures, lineage rules (KEST-SPEC §2)')
+    .description('verify a passport offline: links, anchored signatures, lineage rules (docs/spec.md §2)')
     .argument(
       '<passport>',
       'passport JSON file (array of compact JWS, or {"entries": [...]}), or - for stdin',

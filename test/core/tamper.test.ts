@@ -86,6 +86,11 @@ describe('tamper matrix: 10-entry passport', () => {
     let cases = 0;
     for (let i = 0; i < jwsList.length; i++) {
       const jws = jwsList[i]!;
+      // Entries are verified one at a time, so a cold refusal at entry i first verifies entries
+      // 0..i-1: every position is checked with that prefix already proven (its tip cached), and
+      // every 8th position also cold and with the whole genuine passport cached.
+      const prefixWarm = new PassportVerifier({ trust, sanitizers });
+      if (i > 0) await prefixWarm.verify(jwsList.slice(0, i));
       for (let k = 0; k < jws.length; k++) {
         const ch = jws[k]!;
         // A different character that keeps the string "valid-ish": the next base64url letter, or a
@@ -94,6 +99,8 @@ describe('tamper matrix: 10-entry passport', () => {
         const tampered = jwsList.slice();
         tampered[i] = jws.slice(0, k) + repl + jws.slice(k + 1);
         cases++;
+        await expectRefused(prefixWarm, tampered, i, `entry ${i} char ${k} prefix warm`, problems);
+        if (k % 8 !== 0) continue;
         await expectRefused(cold, tampered, i, `entry ${i} char ${k} cold`, problems);
         await expectRefused(warm, tampered, i, `entry ${i} char ${k} warm`, problems);
       }

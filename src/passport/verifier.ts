@@ -328,6 +328,7 @@ export class PassportVerifier {
         // (4) lineage: trust
         if (sourceType === undefined && p.runtime.name !== RUNTIME_NAME && !this.#strict) {
           uncheckedTrust.push(i);
+          sanitized = this.#checkUnlabelledTrust(p, parents, fail);
         } else {
           const override = parseTrustOverride(p.labels[LABEL.trustOverride]);
           if (Number.isNaN(override)) fail('malformed_entry', `${LABEL.trustOverride} is not an integer`);
@@ -396,6 +397,28 @@ export class PassportVerifier {
       uncheckedTrust,
       cachedEntries: proven.size,
     };
+  }
+
+  /**
+   * Trust of an entry without `kest.source_type` (strictLineage false): its exact score cannot be
+   * recomputed, but no hop's own origin lifts it above its parents' minimum, so more than that
+   * still needs a sanitizer allowed to raise trust that far. Returns whether one did.
+   */
+  #checkUnlabelledTrust(
+    p: SignedEntry['payload'],
+    parents: readonly SignedEntry[],
+    fail: (reason: VerificationReason, message: string) => never,
+  ): boolean {
+    if (parents.length === 0) return false;
+    const ceiling = Math.min(...parents.map((e) => e.payload.trust_score));
+    if (p.trust_score <= ceiling) return false;
+    if (!this.#sanitizers.mayRaiseTo(p.labels.principal as string, p.trust_score)) {
+      fail(
+        'unauthorized_sanitizer',
+        `${p.labels.principal} may not raise trust above its parents' minimum ${ceiling} to ${p.trust_score}`,
+      );
+    }
+    return true;
   }
 
   #toPassport(input: Passport | string | readonly unknown[]): Passport {

@@ -363,7 +363,7 @@ describe('lineage rules (check 4)', () => {
   it('entries of other runtimes without source_type: strict by default, listed when lenient', async () => {
     const other = (x: KestEntryPayload) => {
       x.runtime = { name: 'kest-python', version: '0.3.0' };
-      x.trust_score = 73; // not what our evaluator computes
+      x.trust_score = 7; // not what our evaluator computes (10), and not above the parent
     };
     const p = await buildPassport([{ identity: a }, { identity: b, mutate: other }]);
     await expectFailure(verifier().verify(p), 'trust_mismatch', 1);

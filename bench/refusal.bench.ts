@@ -2,13 +2,16 @@
  * Cost of refusing hostile baggage (issue 14) against refusing a trivially malformed header and
  * admitting a valid 10-entry passport. The path is what an ingress runs on the `baggage` header:
  * strict parse → BaggageManager.restore (tier, inflate, shape, tip) → PassportVerifier.verify
- * against the chain tip, in process (no HTTP, so the ratios are not diluted by the socket).
+ * against the chain tip, in process (no HTTP, so the ratios are not diluted by the socket), then
+ * the same behind a loopback node:http server (sequential keep-alive requests).
  *
  *   npx tsx bench/refusal.bench.ts
  *
  * Prints a table (median, p99, ratio to the trivial refusal) and writes bench/results/refusal.json.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { Agent, createServer, get as httpGet } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -104,9 +107,52 @@ const table = rows.map((r) => ({
 }));
 console.table(table);
 
+// The same admissions behind a loopback HTTP server (node:http, keep-alive client, sequential
+// requests): what the issue measured, where a trivial refusal includes the request itself.
+const server = createServer((req, res) => {
+  admit(String(req.headers.baggage ?? '')).then((ok) => res.writeHead(ok ? 200 : 400).end());
+});
+await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+const request = (baggage: string) =>
+  new Promise<void>((resolve, reject) => {
+    httpGet(url, { agent, headers: { baggage } }, (res) => {
+      res.resume();
+      res.on('end', resolve);
+    }).on('error', reject);
+  });
+let overHttp: { name: string; medianUs: number }[] = [];
+// Two passes, the first only to warm up the server and the client; the second is reported.
+for (let pass = 0; pass < 2; pass++) overHttp = await measureOverHttp();
+async function measureOverHttp() {
+  const rows: { name: string; medianUs: number }[] = [];
+  for (const [name, header] of cases) {
+    const samples: number[] = [];
+    for (let i = 0; i < 600; i++) {
+      const t = performance.now();
+      await request(header);
+      if (i >= 100) samples.push((performance.now() - t) * 1000);
+    }
+    samples.sort((a, b) => a - b);
+    rows.push({ name, medianUs: samples[samples.length >> 1] as number });
+  }
+  return rows;
+}
+agent.destroy();
+server.close();
+const httpTrivial = overHttp[0]!.medianUs;
+console.table(
+  overHttp.map((r) => ({
+    'case (over HTTP)': r.name,
+    'median µs': r.medianUs.toFixed(1),
+    '× trivial': (r.medianUs / httpTrivial).toFixed(2),
+  })),
+);
+
 const out = join(dirname(fileURLToPath(import.meta.url)), 'results', 'refusal.json');
 mkdirSync(dirname(out), { recursive: true });
 writeFileSync(
   out,
-  `${JSON.stringify({ date: new Date().toISOString(), node: process.version, cpu: cpus()[0]?.model, rows }, null, 2)}\n`,
+  `${JSON.stringify({ date: new Date().toISOString(), node: process.version, cpu: cpus()[0]?.model, inProcess: rows, overHttp }, null, 2)}\n`,
 );

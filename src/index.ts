@@ -11,6 +11,7 @@ export {
   getCurrentPassport,
   getCurrentTask,
   getCurrentUser,
+  getUntrustedBaggageClaims,
   getUpstreamClaims,
   getValidatedIdentity,
   type IdentityClaims,

@@ -132,8 +132,13 @@ export function getValidatedIdentity(): ValidatedIdentity | undefined {
   return context.active().getValue(VALIDATED) as ValidatedIdentity | undefined;
 }
 
-/** Upstream claims from Kest's own interceptor, else from OpenTelemetry baggage (kest.user/...). */
-export function getUpstreamClaims(): IdentityClaims | undefined {
+/**
+ * The raw kest.user / kest.agent / kest.task claims of the caller: from Kest's own interceptor, else
+ * from OpenTelemetry baggage. UNTRUSTED: any caller can write them. The hook records them only when
+ * the deployment sets `trust_upstream_baggage`; getCurrentUser() inside a protected call returns
+ * what the hook resolved, never these directly.
+ */
+export function getUntrustedBaggageClaims(): IdentityClaims | undefined {
   const ctx = context.active();
   const own = ctx.getValue(UPSTREAM) as IdentityClaims | undefined;
   if (own) return own;
@@ -145,18 +150,25 @@ export function getUpstreamClaims(): IdentityClaims | undefined {
   return user || agent || task ? { user, agent, task } : undefined;
 }
 
+/** @deprecated the same untrusted claims as getUntrustedBaggageClaims(), under its older name. */
+export const getUpstreamClaims = getUntrustedBaggageClaims;
+
 function current(field: keyof IdentityClaims): string | undefined {
   const ctx = context.active();
+  // Inside a protected call: only what the hook resolved (explicit, validated, the last verified
+  // entry, or baggage when the deployment trusts it). Never a raw claim the hook did not accept.
+  const call = ctx.getValue(CALL) as IdentityClaims | undefined;
+  if (call) return call[field];
   return (
-    (ctx.getValue(CALL) as IdentityClaims | undefined)?.[field] ??
-    (ctx.getValue(VALIDATED) as IdentityClaims | undefined)?.[field] ??
-    getUpstreamClaims()?.[field]
+    (ctx.getValue(VALIDATED) as IdentityClaims | undefined)?.[field] ?? getUntrustedBaggageClaims()?.[field]
   );
 }
 
 /**
- * The user of the current call: inside a protected function, what the hook resolved; else what this
- * service validated; else the raw upstream baggage claim (TC-12).
+ * The user of the current call. Inside a protected function: what the hook resolved (TC-12: the
+ * upstream baggage claim when the deployment sets `trust_upstream_baggage`, else undefined unless
+ * validated, explicit or recorded by the last verified entry). Outside one (e.g. an outbound client
+ * deciding what to forward): what this service validated, else the untrusted upstream claim.
  */
 export function getCurrentUser(): string | undefined {
   return current('user');

@@ -5,6 +5,7 @@ export {
   getCurrentPassport,
   getCurrentTask,
   getCurrentUser,
+  getUntrustedBaggageClaims,
   getUpstreamClaims,
   getValidatedIdentity,
   type IdentityClaims,

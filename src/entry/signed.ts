@@ -1,4 +1,5 @@
-import { KestEntryError } from '../errors.js';
+import { KestEntryError, KestError } from '../errors.js';
+import { isCanonicalJson } from '../wire/canonical.js';
 import { entryHash } from '../wire/hash.js';
 import { type JwsHeader, type JwsLimits, parseJws } from '../wire/jws.js';
 import type { KestEntryPayload } from './types.js';
@@ -27,6 +28,11 @@ export function parseSignedEntry(jws: unknown, limits?: JwsLimits, hash?: string
     json = JSON.parse(parsed.payload.toString('utf8'));
   } catch (err) {
     throw new KestEntryError(`payload is not JSON: ${(err as Error).message}`);
+  }
+  if (!isCanonicalJson(json, parsed.payload)) {
+    throw new KestEntryError(
+      'payload is not RFC 8785 canonical JSON (a duplicate key, whitespace, an escape or number form, or bytes that are not UTF-8)',
+    );
   }
   const payload = validateEntryPayload(json);
   return {

@@ -7,6 +7,7 @@
 import { parseSignedEntry, type SignedEntry } from '../entry/signed.js';
 import { KestError, KestPassportError } from '../errors.js';
 import { LIMITS } from '../wire/constants.js';
+import { entryHash } from '../wire/hash.js';
 
 export interface PassportLimits {
   /** Default 1000 entries. */
@@ -15,25 +16,57 @@ export interface PassportLimits {
   maxBytes?: number;
 }
 
+/**
+ * The transport form as text: `[` JWS strings `]` (or `{"entries": [...]}`), JSON whitespace allowed,
+ * strings of JWS characters only (no escapes). Checked before JSON.parse so that a hostile body
+ * (nested arrays, objects, escapes) is refused in one linear scan, not parsed into a heap.
+ */
+const JWS_STRING = '"[A-Za-z0-9_.-]*"';
+const WS = '[ \\t\\n\\r]*';
+const ARRAY = `\\[${WS}(?:${JWS_STRING}${WS}(?:,${WS}${JWS_STRING}${WS})*)?\\]`;
+const ARRAY_SHAPE = new RegExp(`^${WS}${ARRAY}${WS}$`);
+const OBJECT_SHAPE = new RegExp(`^${WS}\\{${WS}"entries"${WS}:${WS}${ARRAY}${WS}\\}${WS}$`);
+
 export class Passport {
-  readonly #entries: SignedEntry[];
+  /** The compact JWS strings as received. */
+  readonly #jws: string[];
+  /** Parsed entries, filled on demand (see entryAt): a refusal parses no further than it must. */
+  readonly #parsed: (SignedEntry | undefined)[];
+  #all: SignedEntry[] | undefined;
   #byHash: Map<string, number> | undefined;
 
-  private constructor(entries: SignedEntry[]) {
-    this.#entries = entries;
+  private constructor(jws: string[], parsed: (SignedEntry | undefined)[], all: boolean) {
+    this.#jws = jws;
+    this.#parsed = parsed;
+    this.#all = all ? (parsed as SignedEntry[]) : undefined;
   }
 
   static empty(): Passport {
-    return new Passport([]);
+    return new Passport([], [], true);
   }
 
   /** From already parsed entries (e.g. a context's passport plus one new entry). */
   static fromSignedEntries(entries: readonly SignedEntry[]): Passport {
-    return new Passport([...entries]);
+    return new Passport(
+      entries.map((e) => e.jws),
+      [...entries],
+      true,
+    );
   }
 
   /** Parse a list of compact JWS strings (strict JWS + payload checks; no signature check). */
   static fromJws(list: readonly unknown[], limits: PassportLimits = {}): Passport {
+    const passport = Passport.unparsed(list, limits);
+    passport.entries; // parse every entry now: the caller asked for a parsed passport
+    return passport;
+  }
+
+  /**
+   * A passport whose entries are parsed only when read (entryAt, entries, tip): bounds and types
+   * are checked now, the JWS contents later. The verifier reads one entry at a time and stops at
+   * the first failure, so refusing a hostile passport costs about one entry, not all of them.
+   */
+  static unparsed(list: readonly unknown[], limits: PassportLimits = {}): Passport {
     const maxEntries = limits.maxEntries ?? LIMITS.maxPassportEntries;
     if (list.length > maxEntries) {
       throw new KestPassportError(
@@ -44,28 +77,32 @@ export class Passport {
     // An array that arrives already decoded skipped deserialize's byte bound: apply it here too.
     const maxBytes = limits.maxBytes ?? LIMITS.maxPassportBytes;
     let bytes = 1; // "[" + per entry: quotes and a "," or "]"
-    for (const jws of list) {
-      bytes += (typeof jws === 'string' ? jws.length : 0) + 3;
+    for (let i = 0; i < list.length; i++) {
+      const jws = list[i];
+      if (typeof jws !== 'string') {
+        throw new KestPassportError('ERR_PASSPORT_INVALID', 'JWS is not a string', { index: i });
+      }
+      bytes += jws.length + 3;
       if (bytes > maxBytes) {
         throw new KestPassportError('ERR_PASSPORT_TOO_LARGE', `passport is larger than ${maxBytes} bytes`);
       }
     }
-    const entries: SignedEntry[] = new Array(list.length);
-    for (let i = 0; i < list.length; i++) {
-      try {
-        entries[i] = parseSignedEntry(list[i]);
-      } catch (err) {
-        throw new KestPassportError('ERR_PASSPORT_INVALID', (err as Error).message, { index: i, cause: err });
-      }
-    }
-    return new Passport(entries);
+    return new Passport([...(list as string[])], new Array(list.length).fill(undefined), false);
   }
 
   /**
    * Parse the transport form: a JSON array of JWS strings (or the spec's {"entries": [...]}), as text
-   * or already decoded.
+   * or already decoded. Every entry is parsed (see readJwsList + unparsed for the lazy form).
    */
   static deserialize(input: unknown, limits: PassportLimits = {}): Passport {
+    return Passport.fromJws(Passport.readJwsList(input, limits), limits);
+  }
+
+  /**
+   * The JWS strings of the transport form, shape-checked (see ARRAY_SHAPE) and bounded, unparsed.
+   * Text is refused unless it is a flat array of JWS-character strings, before any JSON.parse.
+   */
+  static readJwsList(input: unknown, limits: PassportLimits = {}): readonly unknown[] {
     let value = input;
     if (typeof input === 'string' || Buffer.isBuffer(input)) {
       const maxBytes = limits.maxBytes ?? LIMITS.maxPassportBytes;
@@ -74,11 +111,14 @@ export class Passport {
       if (size > maxBytes) {
         throw new KestPassportError('ERR_PASSPORT_TOO_LARGE', `passport is larger than ${maxBytes} bytes`);
       }
-      try {
-        value = JSON.parse(input.toString());
-      } catch (err) {
-        throw new KestPassportError('ERR_PASSPORT_INVALID', 'passport is not JSON', { cause: err });
+      const text = input.toString();
+      if (!ARRAY_SHAPE.test(text) && !OBJECT_SHAPE.test(text)) {
+        throw new KestPassportError(
+          'ERR_PASSPORT_INVALID',
+          'passport must be a JSON array of JWS strings (or {"entries": [...]})',
+        );
       }
+      value = JSON.parse(text); // cannot fail: the shape is a subset of JSON
     }
     if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
       const keys = Object.keys(value);
@@ -87,24 +127,45 @@ export class Passport {
     if (!Array.isArray(value)) {
       throw new KestPassportError('ERR_PASSPORT_INVALID', 'passport must be a JSON array of JWS strings');
     }
-    return Passport.fromJws(value, limits);
+    return value;
   }
 
+  /** Entry i, parsed now if it was not yet. Throws KestPassportError (with its index) when malformed. */
+  entryAt(index: number): SignedEntry {
+    const done = this.#parsed[index];
+    if (done) return done;
+    const jws = this.#jws[index];
+    if (jws === undefined) throw new RangeError(`no entry ${index} in a passport of ${this.#jws.length}`);
+    const entry = parseOrThrow(jws, index);
+    this.#parsed[index] = entry;
+    return entry;
+  }
+
+  /** The hash link of entry i (SHA-256 of its JWS), without parsing it. */
+  hashAt(index: number): string {
+    return this.#parsed[index]?.hash ?? entryHash(this.#jws[index] as string);
+  }
+
+  /** Every entry, parsed (throws KestPassportError naming the first malformed one). */
   get entries(): readonly SignedEntry[] {
-    return this.#entries;
+    if (!this.#all) {
+      for (let i = 0; i < this.#jws.length; i++) this.entryAt(i);
+      this.#all = this.#parsed as SignedEntry[];
+    }
+    return this.#all;
   }
 
   get length(): number {
-    return this.#entries.length;
+    return this.#jws.length;
   }
 
   get tip(): SignedEntry | undefined {
-    return this.#entries[this.#entries.length - 1];
+    return this.#jws.length === 0 ? undefined : this.entryAt(this.#jws.length - 1);
   }
 
   /** Hash of the last entry: the parent of the next hop and the `kest.chain_tip` baggage value. */
   get tipHash(): string | undefined {
-    return this.tip?.hash;
+    return this.#jws.length === 0 ? undefined : this.hashAt(this.#jws.length - 1);
   }
 
   /**
@@ -114,8 +175,8 @@ export class Passport {
   indexOfHash(hash: string): number | undefined {
     if (!this.#byHash) {
       this.#byHash = new Map();
-      for (let i = 0; i < this.#entries.length; i++) {
-        const h = (this.#entries[i] as SignedEntry).hash;
+      for (let i = 0; i < this.#jws.length; i++) {
+        const h = this.hashAt(i);
         if (!this.#byHash.has(h)) this.#byHash.set(h, i);
       }
     }
@@ -124,25 +185,25 @@ export class Passport {
 
   /** A new passport with one more entry (passports in a context are immutable). */
   append(entry: string | SignedEntry): Passport {
-    const parsed = typeof entry === 'string' ? parseOrThrow(entry, this.#entries.length) : entry;
-    return new Passport([...this.#entries, parsed]);
+    const parsed = typeof entry === 'string' ? parseOrThrow(entry, this.#jws.length) : entry;
+    return new Passport([...this.#jws, parsed.jws], [...this.#parsed, parsed], this.#all !== undefined);
   }
 
   /** Append in place (builder style, as the reference's add_signature). */
   addSignature(jws: string): SignedEntry {
-    const parsed = parseOrThrow(jws, this.#entries.length);
-    this.#entries.push(parsed);
-    if (this.#byHash && !this.#byHash.has(parsed.hash))
-      this.#byHash.set(parsed.hash, this.#entries.length - 1);
+    const parsed = parseOrThrow(jws, this.#jws.length);
+    this.#jws.push(parsed.jws);
+    this.#parsed.push(parsed); // #all, when set, is this same array
+    if (this.#byHash && !this.#byHash.has(parsed.hash)) this.#byHash.set(parsed.hash, this.#jws.length - 1);
     return parsed;
   }
 
   toJSON(): string[] {
-    return this.#entries.map((e) => e.jws);
+    return [...this.#jws];
   }
 
   serialize(): string {
-    return JSON.stringify(this.toJSON());
+    return JSON.stringify(this.#jws);
   }
 }
 

@@ -118,6 +118,17 @@ export function parseFailureReason(code: string): VerificationReason {
   return REASON_OF_PARSE_CODE[code] ?? 'malformed_entry';
 }
 
+/** A passport parse failure as the verification failure it is (reason from the innermost code). */
+function asVerificationError(err: unknown): unknown {
+  if (!(err instanceof KestPassportError)) return err;
+  const inner = err.cause instanceof KestError ? err.cause.code : err.code;
+  const reason = parseFailureReason(inner);
+  return new KestVerificationError(reason, (err.cause as Error | undefined)?.message ?? err.message, {
+    index: err.index,
+    cause: err,
+  });
+}
+
 function rootCaps(rules: readonly RootRule[]): Map<string, number> {
   if (!Array.isArray(rules))
     throw new KestConfigurationError('roots must be a list of { principal, maxSourceTrust? }');
@@ -202,7 +213,6 @@ export class PassportVerifier {
     options: VerifyOptions = {},
   ): Promise<VerificationReport> {
     const passport = this.#toPassport(input);
-    const entries = passport.entries;
     if (options.expectedTip !== undefined && passport.tipHash !== options.expectedTip) {
       throw new KestVerificationError(
         'chain_tip_mismatch',
@@ -213,21 +223,25 @@ export class PassportVerifier {
 
     const generation = this.cacheGeneration();
     const proven = this.#provenByCache(passport);
-    const reports: EntryReport[] = new Array(entries.length);
+    const reports: EntryReport[] = new Array(passport.length);
     const principals: string[] = [];
     const seenIds = new Set<string>();
     const uncheckedTrust: number[] = [];
     let chains: Map<string, readonly string[]> | undefined;
+    // Hash links of the entries checked so far: entries are parsed and checked one at a time, so a
+    // bad entry stops verification before anything after it is even parsed.
+    const earlier = new Map<string, SignedEntry>();
 
-    for (let i = 0; i < entries.length; i++) {
-      const entry = entries[i] as SignedEntry;
+    for (let i = 0; i < passport.length; i++) {
+      const entry = this.#entryAt(passport, i);
       const p = entry.payload;
       const fail = (reason: VerificationReason, message: string, cause?: unknown): never => {
         throw new KestVerificationError(reason, message, { index: i, entryId: p.entry_id, cause });
       };
 
       // (2) identity of the entry and its links
-      if (passport.indexOfHash(entry.hash) !== i) fail('duplicate_entry', 'the same entry appears twice');
+      if (earlier.has(entry.hash)) fail('duplicate_entry', 'the same entry appears twice');
+      earlier.set(entry.hash, entry);
       if (seenIds.has(p.entry_id)) fail('duplicate_entry', `entry_id ${p.entry_id} appears twice`);
       seenIds.add(p.entry_id);
       const parents: SignedEntry[] = [];
@@ -236,14 +250,14 @@ export class PassportVerifier {
           fail('root_not_first', 'a root entry (parent "0") may only be first');
       } else {
         for (const parentHash of p.parent_ids) {
-          const j = passport.indexOfHash(parentHash);
-          if (j === undefined || j >= i) {
+          const parent = parentHash === entry.hash ? undefined : earlier.get(parentHash);
+          if (parent === undefined) {
             fail(
               'broken_link',
               `parent ${parentHash.slice(0, 16)}… is not an earlier entry of this passport`,
             );
           }
-          parents.push(entries[j as number] as SignedEntry);
+          parents.push(parent as SignedEntry);
         }
       }
 
@@ -325,6 +339,7 @@ export class PassportVerifier {
         // (4) lineage: trust
         if (sourceType === undefined && p.runtime.name !== RUNTIME_NAME && !this.#strict) {
           uncheckedTrust.push(i);
+          sanitized = this.#checkUnlabelledTrust(p, parents, fail);
         } else {
           const override = parseTrustOverride(p.labels[LABEL.trustOverride]);
           if (Number.isNaN(override)) fail('malformed_entry', `${LABEL.trustOverride} is not an integer`);
@@ -388,22 +403,43 @@ export class PassportVerifier {
     };
   }
 
+  /**
+   * Trust of an entry without `kest.source_type` (strictLineage false): its exact score cannot be
+   * recomputed, but no hop's own origin lifts it above its parents' minimum, so more than that
+   * still needs a sanitizer allowed to raise trust that far. Returns whether one did.
+   */
+  #checkUnlabelledTrust(
+    p: SignedEntry['payload'],
+    parents: readonly SignedEntry[],
+    fail: (reason: VerificationReason, message: string) => never,
+  ): boolean {
+    if (parents.length === 0) return false;
+    const ceiling = Math.min(...parents.map((e) => e.payload.trust_score));
+    if (p.trust_score <= ceiling) return false;
+    if (!this.#sanitizers.mayRaiseTo(p.labels.principal as string, p.trust_score)) {
+      fail(
+        'unauthorized_sanitizer',
+        `${p.labels.principal} may not raise trust above its parents' minimum ${ceiling} to ${p.trust_score}`,
+      );
+    }
+    return true;
+  }
+
   #toPassport(input: Passport | string | readonly unknown[]): Passport {
     if (input instanceof Passport) return input;
     try {
-      return Array.isArray(input)
-        ? Passport.fromJws(input, this.#limits)
-        : Passport.deserialize(input, this.#limits);
+      return Passport.unparsed(Passport.readJwsList(input, this.#limits), this.#limits);
     } catch (err) {
-      if (err instanceof KestPassportError) {
-        const inner = err.cause instanceof KestError ? err.cause.code : err.code;
-        const reason = parseFailureReason(inner);
-        throw new KestVerificationError(reason, (err.cause as Error | undefined)?.message ?? err.message, {
-          index: err.index,
-          cause: err,
-        });
-      }
-      throw err;
+      throw asVerificationError(err);
+    }
+  }
+
+  /** Entry i of the passport, parsed now if needed; a malformed entry is a verification failure. */
+  #entryAt(passport: Passport, index: number): SignedEntry {
+    try {
+      return passport.entryAt(index);
+    } catch (err) {
+      throw asVerificationError(err);
     }
   }
 
@@ -411,15 +447,14 @@ export class PassportVerifier {
   #provenByCache(passport: Passport): Set<number> {
     const proven = new Set<number>();
     if (this.#tips.size === 0) return proven;
-    const entries = passport.entries;
-    for (let k = entries.length - 1; k >= 0; k--) {
-      if (!this.#tips.has((entries[k] as SignedEntry).hash)) continue;
+    for (let k = passport.length - 1; k >= 0; k--) {
+      if (!this.#tips.has(passport.hashAt(k))) continue;
       const stack = [k];
       while (stack.length > 0) {
         const i = stack.pop() as number;
         if (proven.has(i)) continue;
         proven.add(i);
-        const e = entries[i] as SignedEntry;
+        const e = this.#entryAt(passport, i);
         if (isRootEntry(e.payload)) continue;
         for (const h of e.payload.parent_ids) {
           const j = passport.indexOfHash(h);

@@ -3,8 +3,10 @@
  * members `key=value;property;key=value`, values percent-encoded.
  *
  * Strict: anything outside the grammar throws KestBaggageError (a 400 at the edge), never a partial
- * result. Limits are OpenTelemetry JS's, because that propagator silently drops what exceeds them:
- * 180 members, 4096 bytes per member, 8192 bytes per header. Kest throws instead of dropping.
+ * result. Sending limits are OpenTelemetry JS's, because that propagator silently drops what exceeds
+ * them: 180 members, 4096 bytes per member, 8192 bytes per header; Kest throws instead of dropping.
+ * Receiving limits are W3C's (§3.3.1: a receiver MUST accept 64 members and 8192 bytes, including a
+ * single 8192-byte member): 180 members, 8192 bytes per member and per header.
  *
  * Hot path (every request): a single pass over char codes with lookup tables, no regexes, no
  * intermediate split arrays; values without `%` are returned as slices.
@@ -16,15 +18,26 @@ export const BAGGAGE_HEADER = 'baggage';
 export interface BaggageLimits {
   /** Members per header. Default 180 (OpenTelemetry JS). */
   maxMembers?: number;
-  /** Bytes of one `key=value;props` member, as sent. Default 4096 (OpenTelemetry JS). */
+  /**
+   * Bytes of one `key=value;props` member, as sent. Default 4096 when sending (OpenTelemetry JS),
+   * 8192 when receiving (W3C).
+   */
   maxMemberBytes?: number;
   /** Bytes of the whole header value. Default 8192 (OpenTelemetry JS). */
   maxHeaderBytes?: number;
 }
 
+/** Limits for sending (serializeBaggage, BaggageManager.store): OpenTelemetry JS's. */
 export const BAGGAGE_LIMITS: Readonly<Required<BaggageLimits>> = Object.freeze({
   maxMembers: 180,
   maxMemberBytes: 4096,
+  maxHeaderBytes: 8192,
+});
+
+/** Limits for receiving (parseBaggage): at least what W3C Baggage requires receivers to accept. */
+export const BAGGAGE_RECEIVE_LIMITS: Readonly<Required<BaggageLimits>> = Object.freeze({
+  maxMembers: 180,
+  maxMemberBytes: 8192,
   maxHeaderBytes: 8192,
 });
 
@@ -78,12 +91,15 @@ const SEMI = 0x3b;
 const EQ = 0x3d;
 const PCT = 0x25;
 
-function limitsOf(limits: BaggageLimits | undefined): Required<BaggageLimits> {
-  if (!limits) return BAGGAGE_LIMITS;
+function limitsOf(
+  limits: BaggageLimits | undefined,
+  defaults: Readonly<Required<BaggageLimits>>,
+): Required<BaggageLimits> {
+  if (!limits) return defaults;
   return {
-    maxMembers: limits.maxMembers ?? BAGGAGE_LIMITS.maxMembers,
-    maxMemberBytes: limits.maxMemberBytes ?? BAGGAGE_LIMITS.maxMemberBytes,
-    maxHeaderBytes: limits.maxHeaderBytes ?? BAGGAGE_LIMITS.maxHeaderBytes,
+    maxMembers: limits.maxMembers ?? defaults.maxMembers,
+    maxMemberBytes: limits.maxMemberBytes ?? defaults.maxMemberBytes,
+    maxHeaderBytes: limits.maxHeaderBytes ?? defaults.maxHeaderBytes,
   };
 }
 
@@ -154,7 +170,7 @@ export function parseBaggage(
   if (header === undefined) return [];
   const text = typeof header === 'string' ? header : header.join(',');
   if (typeof text !== 'string') fail('header is not a string');
-  const lim = limitsOf(limits);
+  const lim = limitsOf(limits, BAGGAGE_RECEIVE_LIMITS);
   if (text.length > lim.maxHeaderBytes) fail(`header is ${text.length} bytes (max ${lim.maxHeaderBytes})`);
 
   const n = text.length;
@@ -250,7 +266,7 @@ export function serializeBaggage(
   members: Iterable<BaggageMember> | BaggageMembers,
   limits?: BaggageLimits,
 ): string {
-  const lim = limitsOf(limits);
+  const lim = limitsOf(limits, BAGGAGE_LIMITS);
   const list: BaggageMember[] = isMemberList(members)
     ? [...members]
     : Object.keys(members).map((key) => ({ key, value: (members as Record<string, string>)[key] as string }));

@@ -5,6 +5,7 @@
 export {
   BAGGAGE_HEADER,
   BAGGAGE_LIMITS,
+  BAGGAGE_RECEIVE_LIMITS,
   type BaggageLimits,
   type BaggageMember,
   type BaggageMembers,

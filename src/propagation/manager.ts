@@ -57,7 +57,10 @@ export interface BaggageManagerOptions {
   claimCheckTtlSeconds?: number;
   /** The smallest tier to use (e.g. 'claim_check' to keep passports out of headers). Default 'inline'. */
   minTier?: PropagationTier;
-  /** Hard cap on the inflated size of `kest.passport_z`. Default 256 KiB. */
+  /**
+   * Hard cap on the inflated size of `kest.passport_z`. Default: what a sender with these limits
+   * produces at most, MAX_DEFLATE_RATIO × maxMemberBytes (8 × 4096 = 32 KiB).
+   */
   maxInflatedBytes?: number;
   /** Bounds on the restored passport (entries, bytes). */
   passportLimits?: PassportLimits;
@@ -86,8 +89,11 @@ export interface UpstreamIdentity {
 }
 
 const DEFAULT_TTL_SECONDS = 300;
-const DEFAULT_MAX_INFLATED = 256 * 1024;
-/** Real passports deflate ~2-5x (base64url JWS); above 8x, skip the deflate and use the claim check. */
+/**
+ * Real passports deflate ~2-5x (base64url JWS); a sender deflates only JSON of at most 8x the member
+ * budget (above that it uses the claim check), so a receiver never needs to inflate more than this
+ * ratio times the member limit: anything bigger is refused at the cap, not parsed.
+ */
 const MAX_DEFLATE_RATIO = 8;
 
 function own(members: BaggageMembers, key: string): string | undefined {
@@ -143,9 +149,9 @@ export class BaggageManager {
     this.#cache = options.cache;
     this.#ttl = options.claimCheckTtlSeconds ?? DEFAULT_TTL_SECONDS;
     this.#minTier = options.minTier ?? 'inline';
-    this.#maxInflated = options.maxInflatedBytes ?? DEFAULT_MAX_INFLATED;
     this.#passportLimits = options.passportLimits ?? {};
     this.#limits = { ...BAGGAGE_LIMITS, ...options.limits };
+    this.#maxInflated = options.maxInflatedBytes ?? MAX_DEFLATE_RATIO * this.#limits.maxMemberBytes;
     this.#reserve = options.reserveHeaderBytes ?? 0;
     if (!Number.isFinite(this.#ttl) || this.#ttl <= 0) {
       throw new KestBaggageError('claimCheckTtlSeconds must be a positive number');
@@ -277,8 +283,13 @@ export class BaggageManager {
     else if (compressed !== undefined) json = this.#inflate(compressed);
     else json = await this.#resolveClaim(claim as string, cache ?? this.#cache);
 
-    const passport = Passport.deserialize(json, this.#passportLimits);
-    if (passport.tipHash !== tip) {
+    // Shape and bounds now, and the tip (one entry); the others are parsed one at a time by the
+    // verifier, which stops at the first bad one.
+    const passport = Passport.unparsed(
+      Passport.readJwsList(json, this.#passportLimits),
+      this.#passportLimits,
+    );
+    if (passport.tip?.hash !== tip) {
       throw new KestVerificationError(
         'chain_tip_mismatch',
         passport.length === 0
@@ -311,8 +322,18 @@ export class BaggageManager {
     }
     let inflated: Buffer;
     try {
-      inflated = inflateSync(bytes, { maxOutputLength: this.#maxInflated });
+      // `info: true` returns the engine too (@types/node types only the plain form).
+      const { buffer, engine } = inflateSync(bytes, {
+        maxOutputLength: this.#maxInflated,
+        info: true,
+      }) as unknown as { buffer: Buffer; engine: { bytesWritten: number } };
+      // zlib stops at the end of its stream: bytes after it would give one passport many encodings.
+      if (engine.bytesWritten !== bytes.length) {
+        throw new KestBaggageError(`${BAGGAGE_KEY.passportCompressed} has bytes after the zlib stream`);
+      }
+      inflated = buffer;
     } catch (err) {
+      if (err instanceof KestBaggageError) throw err;
       if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') {
         throw new KestPassportError(
           'ERR_PASSPORT_TOO_LARGE',

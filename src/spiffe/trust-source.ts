@@ -254,7 +254,10 @@ export class SpiffeTrustSource implements TrustSource {
   #digest(x5c: readonly string[]): string {
     let d = this.#digests.get(x5c);
     if (!d) {
-      d = createHash('sha256').update(x5c.join('.')).digest('base64url');
+      // Length-prefixed: ['a.b'] and ['a', 'b'] must not share a cache key.
+      const h = createHash('sha256');
+      for (const cert of x5c) h.update(`${cert.length}:`).update(cert);
+      d = h.digest('base64url');
       this.#digests.set(x5c, d);
     }
     return d;

@@ -78,3 +78,22 @@ export function canonicalize(value: unknown): string {
 export function canonicalBytes(value: unknown): Buffer {
   return Buffer.from(canonicalize(value), 'utf8');
 }
+
+/**
+ * True when `bytes` are exactly the RFC 8785 form of `value` (their JSON.parse result): no
+ * duplicate keys (the parse kept one copy), no whitespace, escapes or number forms other than
+ * canonical ones (`-0`, `1e2`, `\u0061`), valid UTF-8 (a replaced sequence re-encodes differently),
+ * finite numbers and no lone surrogates (canonicalize refuses them). One comparison: a signed
+ * payload then means the same thing to every parser, first-wins or last-wins.
+ */
+export function isCanonicalJson(value: unknown, bytes: Uint8Array): boolean {
+  let canonical: string;
+  try {
+    canonical = canonicalize(value);
+  } catch {
+    return false;
+  }
+  return (
+    Buffer.byteLength(canonical, 'utf8') === bytes.length && Buffer.from(canonical, 'utf8').equals(bytes)
+  );
+}

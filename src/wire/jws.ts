@@ -5,7 +5,8 @@
  * Why not jose on this path: jose's compact sign/verify goes through WebCrypto and async key
  * import; calling node:crypto synchronously measured ~2x jose's EdDSA rate on the dev machine
  * (bench/core.bench.ts times this sign path). Everything here is strict: exactly three segments,
- * canonical base64url, bounded sizes, no `crit`, and an `alg` that must match the key type.
+ * canonical base64url, bounded sizes, only the header members Kest signers emit (no duplicates, no
+ * `crit`/`b64`/`zip`), and an `alg` that must match the key type.
  */
 import { sign as cryptoSign, verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import { KestJWSError } from '../errors.js';
@@ -64,20 +65,61 @@ function assertKeyMatchesAlg(alg: JwsAlg, key: KeyObject): void {
   }
 }
 
+/**
+ * The members a Kest protected header may carry (what our signers and the spec emit). Anything else
+ * (`b64`, `zip`, `enc`, `crit`, `jku`, ...) changes how the JWS is meant to be read: refused.
+ */
+const HEADER_MEMBERS: ReadonlySet<string> = new Set(['alg', 'typ', 'kid', 'x5c', 'x5t#S256']);
+const HEADER_TYP = 'JWS';
+
+const isJsonSpace = (c: number) => c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d;
+
+/**
+ * Members of the top-level object of JSON text that JSON.parse accepted, duplicates included (the
+ * parse keeps only the last copy; another parser may keep the first). One linear scan.
+ */
+export function countTopLevelMembers(text: string): number {
+  let depth = 0;
+  let count = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      for (i++; i < text.length; i++) {
+        const d = text.charCodeAt(i);
+        if (d === 0x5c) i++;
+        else if (d === 0x22) break;
+      }
+      if (depth !== 1) continue;
+      let j = i + 1;
+      while (isJsonSpace(text.charCodeAt(j))) j++;
+      if (text.charCodeAt(j) === 0x3a) count++; // a string followed by ':' is a member name
+    } else if (c === 0x7b || c === 0x5b) depth++;
+    else if (c === 0x7d || c === 0x5d) depth--;
+  }
+  return count;
+}
+
 function validateHeader(value: unknown): JwsHeader {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new KestJWSError('ERR_JWS_INVALID', 'protected header is not a JSON object');
   }
   const h = value as Record<string, unknown>;
+  for (const member of Object.keys(h)) {
+    if (!HEADER_MEMBERS.has(member)) {
+      throw new KestJWSError(
+        'ERR_JWS_INVALID',
+        `protected header member ${JSON.stringify(member)} is not supported (only alg, typ, kid, x5c, x5t#S256)`,
+      );
+    }
+  }
   if (!isAllowedAlg(h.alg)) {
     throw new KestJWSError(
       'ERR_JWS_ALG_NOT_ALLOWED',
       `alg ${JSON.stringify(h.alg)} is not allowed (EdDSA, ES256)`,
     );
   }
-  if ('crit' in h) throw new KestJWSError('ERR_JWS_INVALID', 'crit header parameters are not supported');
-  if (h.typ !== undefined && typeof h.typ !== 'string')
-    throw new KestJWSError('ERR_JWS_INVALID', 'typ is not a string');
+  if (h.typ !== undefined && h.typ !== HEADER_TYP)
+    throw new KestJWSError('ERR_JWS_INVALID', `typ must be "${HEADER_TYP}" when present`);
   if (h.kid !== undefined && (typeof h.kid !== 'string' || h.kid.length === 0 || h.kid.length > MAX_KID)) {
     throw new KestJWSError('ERR_JWS_INVALID', 'kid is not a non-empty string of at most 256 characters');
   }
@@ -119,13 +161,17 @@ export function parseJws(jws: unknown, limits: JwsLimits = {}): ParsedJws {
     throw new KestJWSError('ERR_JWS_TOO_LARGE', 'payload is too large');
   }
   const headerBytes = b64urlDecode(h64, 'protected header');
+  const headerText = headerBytes.toString('utf8');
   let headerJson: unknown;
   try {
-    headerJson = JSON.parse(headerBytes.toString('utf8'));
+    headerJson = JSON.parse(headerText);
   } catch (err) {
     throw new KestJWSError('ERR_JWS_INVALID', 'protected header is not JSON', { cause: err });
   }
   const header = validateHeader(headerJson);
+  if (countTopLevelMembers(headerText) !== Object.keys(header).length) {
+    throw new KestJWSError('ERR_JWS_INVALID', 'protected header has a duplicate member');
+  }
   const payload = b64urlDecode(p64, 'payload');
   const signature = b64urlDecode(s64, 'signature');
   if (signature.length !== SIG_LENGTH[header.alg]) {

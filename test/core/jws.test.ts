@@ -183,11 +183,11 @@ describe('JWS rejection table', () => {
     expectJwsError(() => parseJws(big), 'ERR_JWS_TOO_LARGE');
     const bigPayload = compact({ alg: 'EdDSA' }, Buffer.alloc(2000, 0x61), Buffer.alloc(64));
     expectJwsError(() => parseJws(bigPayload, { maxPayloadBytes: 1000 }), 'ERR_JWS_TOO_LARGE');
-    const bigHeader = compact({ alg: 'EdDSA', pad: 'x'.repeat(2000) }, payload, Buffer.alloc(64));
+    const bigHeader = compact({ alg: 'EdDSA', x5c: ['x'.repeat(2000)] }, payload, Buffer.alloc(64));
     expectJwsError(() => parseJws(bigHeader, { maxHeaderBytes: 1000 }), 'ERR_JWS_TOO_LARGE');
     // The same inputs under the default limits parse.
     expect(parseJws(bigPayload).payload.length).toBe(2000);
-    expect(parseJws(bigHeader).header.pad).toHaveLength(2000);
+    expect(parseJws(bigHeader).header.x5c?.[0]).toHaveLength(2000);
   });
 
   it('an EdDSA label over a DER-encoded ECDSA signature from a P-256 key is refused (typed)', () => {

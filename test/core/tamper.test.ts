@@ -10,6 +10,8 @@ import { canonicalBytes, signJws } from '../../src/entry/index.js';
 import { Ed25519Key } from '../../src/identity/ed25519.js';
 import { KestVerificationError, type Passport, PassportVerifier } from '../../src/index.js';
 import { MockIdentityProvider } from '../../src/testing/index.js';
+import { b64urlEncode } from '../../src/wire/base64url.js';
+import { signWithEncodedHeader } from '../../src/wire/jws.js';
 import { buildPassport, workloads } from '../support/chain.js';
 
 const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
@@ -81,6 +83,11 @@ describe('tamper matrix: 10-entry passport', () => {
     let cases = 0;
     for (let i = 0; i < jwsList.length; i++) {
       const jws = jwsList[i]!;
+      // Entries are verified one at a time, so a cold refusal at entry i first verifies entries
+      // 0..i-1: every position is checked with that prefix already proven (its tip cached), and
+      // every 16th position also cold and with the whole genuine passport cached.
+      const prefixWarm = new PassportVerifier({ trust, sanitizers });
+      if (i > 0) await prefixWarm.verify(jwsList.slice(0, i));
       for (let k = 0; k < jws.length; k++) {
         const ch = jws[k]!;
         // A different character that keeps the string "valid-ish": the next base64url letter, or a
@@ -89,13 +96,15 @@ describe('tamper matrix: 10-entry passport', () => {
         const tampered = jwsList.slice();
         tampered[i] = jws.slice(0, k) + repl + jws.slice(k + 1);
         cases++;
+        await expectRefused(prefixWarm, tampered, i, `entry ${i} char ${k} prefix warm`, problems);
+        if (k % 16 !== 0) continue;
         await expectRefused(cold, tampered, i, `entry ${i} char ${k} cold`, problems);
         await expectRefused(warm, tampered, i, `entry ${i} char ${k} warm`, problems);
       }
     }
     expect(cases).toBeGreaterThan(5000);
     expect(problems).toEqual([]);
-  });
+  }, 60_000);
 
   it('non-alphabet characters and raw bytes at sampled positions are refused', async () => {
     const v = coldVerifier();
@@ -177,8 +186,16 @@ describe('tamper matrix: 10-entry passport', () => {
         ['no kid', signJws(bytes, rogueKey.privateKey, { typ: 'JWS' })],
         // The genuine kid, the wrong key.
         ['stolen kid', signJws(bytes, rogueKey.privateKey, { typ: 'JWS', kid: entry.header.kid as string })],
-        // A header-carried JWK of the rogue key.
-        ['header jwk', signJws(bytes, rogueKey.privateKey, { typ: 'JWS', jwk: rogueKey.publicJwk() })],
+        // A header-carried JWK of the rogue key (an unsupported header member: refused at parse).
+        [
+          'header jwk',
+          signWithEncodedHeader(
+            b64urlEncode(JSON.stringify({ alg: 'EdDSA', typ: 'JWS', jwk: rogueKey.publicJwk() })),
+            bytes,
+            rogueKey.privateKey,
+            'EdDSA',
+          ),
+        ],
       ];
       for (const [name, jws] of variants) {
         const resigned = jwsList.slice();

@@ -6,6 +6,7 @@ import {
   configure,
   getCurrentPassport,
   getCurrentUser,
+  getUntrustedBaggageClaims,
   JwksTrustSource,
   KestAuthorizationError,
   KestConfigurationError,
@@ -617,8 +618,20 @@ describe('identity resolution order (spec §3) and TC-12', () => {
     );
 
   it('TC-12: getCurrentUser() reads the upstream baggage inside the protected function', async () => {
+    configure({ deployment: { trust_upstream_baggage: true } });
     const user = await runWithUpstreamClaims({ user: 'bob' }, () => inScope(() => whoAmI()()));
     expect(user.result).toBe('bob');
+  });
+
+  it('inside a protected call a raw baggage claim the hook did not accept is not the user', async () => {
+    const raw = kestVerified(
+      async function raw() {
+        return { user: getCurrentUser(), untrusted: getUntrustedBaggageClaims()?.user };
+      },
+      { policy: 'p' },
+    );
+    const { result } = await runWithUpstreamClaims({ user: 'admin' }, () => inScope(() => raw()));
+    expect(result).toEqual({ user: undefined, untrusted: 'admin' });
   });
 
   it('raw baggage is not recorded as the user unless the deployment opts in', async () => {

@@ -77,7 +77,9 @@ describe('kestFetch', () => {
       await inCall(() => f(a.service.url, { headers: { baggage: own } }))
     ).json()) as ProbeBody;
     expect(toA.depth).toBe(3);
-    expect(toA.user).toBe('alice');
+    // The caller's identity travels as kest.user (A's handler does not take it as its user: raw
+    // baggage claims count only with trust_upstream_baggage).
+    expect(parseBaggageMembers(toA.baggage)['kest.user']).toBe('alice');
     expect(parseBaggageMembers(toA.baggage)['app.tenant']).toBe('acme');
 
     const toB = (await (

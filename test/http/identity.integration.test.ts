@@ -186,7 +186,29 @@ describe('identity interceptor configuration', () => {
 });
 
 describe('TC-12 over HTTP: getCurrentUser() inside the protected handler', () => {
+  it.each(FRAMEWORKS)(
+    '%s: raw kest.user is not the user unless the deployment trusts baggage',
+    async (framework) => {
+      const { ids, trust } = workloads(1);
+      const probe = await startProbe(framework, ids[0]!, { trust });
+      try {
+        const f = createKestFetch();
+        // kest.user=admin, no passport, no JWT: the handler must not see "admin".
+        const res = await runWithUpstreamClaims({ user: 'admin', task: 't' }, () => f(probe.service.url));
+        const body = (await res.json()) as ProbeBody;
+        expect(res.status).toBe(200);
+        expect(body.baggage).toContain('kest.user=admin');
+        expect(body.user).toBeUndefined();
+        expect(body.task).toBeUndefined();
+      } finally {
+        await probe.close();
+      }
+    },
+  );
+
   it.each(FRAMEWORKS)('%s: kest.user sent by the propagator is read in the handler', async (framework) => {
+    resetConfiguration();
+    configure({ logger: silentLogger, deployment: { trust_upstream_baggage: true } });
     const { ids, trust } = workloads(1);
     const probe = await startProbe(framework, ids[0]!, { trust });
     try {

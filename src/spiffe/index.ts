@@ -47,6 +47,26 @@ export {
   TrustDomain,
 } from './spiffeid.js';
 export {
+  authorizeAny,
+  authorizeID,
+  authorizeMemberOf,
+  authorizeOneOf,
+  type PeerAuthorizer,
+} from './tls/authorize.js';
+export {
+  type SpiffeConnectorOptions,
+  SpiffeHttpsAgent,
+  spiffeConnector,
+  spiffeUndiciAgent,
+} from './tls/client.js';
+export type { MtlsOptions, MtlsSource } from './tls/material.js';
+export {
+  peerSpiffeId,
+  peerVerification,
+  SpiffeTlsServer,
+  type SpiffeTlsServerOptions,
+} from './tls/server.js';
+export {
   type JwtSvid,
   parseX509SVIDResponse,
   type StreamHandle,

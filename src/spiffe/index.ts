@@ -61,6 +61,7 @@ export {
 } from './tls/client.js';
 export type { MtlsOptions, MtlsSource } from './tls/material.js';
 export {
+  type PeerCarrier,
   peerSpiffeId,
   peerVerification,
   SpiffeTlsServer,

@@ -5,6 +5,7 @@
 import { generateKeyPairSync } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, get as httpsGet, type Server } from 'node:https';
+import { fetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { issueCertificate } from '../../src/spiffe/ca.js';
 import {
@@ -86,7 +87,7 @@ describe('server side', () => {
     const dispatcher = spiffeUndiciAgent(clientSource, {
       authorize: authorizeID('spiffe://example.org/server'),
     });
-    const res = await fetch(s.url, { dispatcher } as RequestInit);
+    const res = await fetch(s.url, { dispatcher });
     expect(await res.text()).toBe('spiffe://example.org/client');
     expect(s.handled).toEqual(['spiffe://example.org/client', 'spiffe://example.org/client']);
     await dispatcher.close();
@@ -201,7 +202,7 @@ describe('client side', () => {
   async function fetchWith(url: string, authorize: PeerAuthorizer, source = clientSource) {
     const dispatcher = spiffeUndiciAgent(source, { authorize });
     try {
-      const res = await fetch(url, { dispatcher } as RequestInit);
+      const res = await fetch(url, { dispatcher });
       return await res.text();
     } finally {
       await dispatcher.close();
@@ -233,7 +234,7 @@ describe('client side', () => {
       authorize: authorizeID('spiffe://partner.org/server'),
       federatedBundles: partnerServer.bundles,
     });
-    const res = await fetch(s.url, { dispatcher } as RequestInit);
+    const res = await fetch(s.url, { dispatcher });
     expect(await res.text()).toBe('spiffe://example.org/client');
     await dispatcher.close();
   });

@@ -135,11 +135,8 @@ export class SpiffeTlsServer {
   }
 }
 
-type PeerCarrier =
-  | TLSSocket
-  | { socket?: unknown; session?: { socket?: unknown } | undefined; raw?: unknown; env?: unknown }
-  | null
-  | undefined;
+/** A TLS socket, or any request/stream/env object that leads to one (see peerSpiffeId). */
+export type PeerCarrier = object | null | undefined;
 
 function findVerification(x: PeerCarrier, depth = 0): ChainVerification | undefined {
   if (!x || typeof x !== 'object' || depth > 3) return undefined;

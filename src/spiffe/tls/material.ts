@@ -10,7 +10,7 @@
  * peer's *own* trust domain. No hostname is compared, by design of SPIFFE.
  */
 
-import { constants } from 'node:crypto';
+import { constants, createHash } from 'node:crypto';
 import { createSecureContext, type DetailedPeerCertificate, type SecureContext } from 'node:tls';
 import type { BundleSet, BundleSource, SpiffeBundle } from '../bundle.js';
 import { derToPem, parseCertificates } from '../certificate.js';
@@ -52,7 +52,12 @@ export interface TlsMaterial {
   /** PEM options for tls.createSecureContext / server.setSecureContext. */
   readonly pem: { key: string; cert: string; ca: string[] };
   readonly secureContext: SecureContext;
+  /** Peer chains already verified against these bundles (keyed by chain hash); see verifyPeer. */
+  readonly verifiedChains: Map<string, ChainVerification>;
 }
+
+/** Bound of the per-generation cache of verified peer chains (cleared when full). */
+const MAX_CACHED_CHAINS = 1024;
 
 /**
  * No TLS session resumption: a resumed session skips certificate verification (Node does not even
@@ -106,6 +111,7 @@ export class MaterialCache {
       bundles: { getBundleForTrustDomain: (td: TrustDomain) => byDomain.get(td.name) },
       pem,
       secureContext: createSecureContext({ ...pem, secureOptions: NO_RESUMPTION }),
+      verifiedChains: new Map(),
     };
     return this.#current;
   }
@@ -134,7 +140,17 @@ export function verifyPeer(
   if (chain.length === 0) {
     throw new KestSpiffeError('missing_peer_certificate', `the ${side} presented no certificate`);
   }
-  const verified = verifySvidChain(parseCertificates(chain), material.bundles);
+  // Chain validation is pure in (chain, bundles): cached per material generation, so a rotation
+  // starts afresh. Validity time and the authorizer are checked on every handshake.
+  const hash = createHash('sha256');
+  for (const der of chain) hash.update(der);
+  const key = hash.digest('base64');
+  let verified = material.verifiedChains.get(key);
+  if (!verified) {
+    verified = verifySvidChain(parseCertificates(chain), material.bundles);
+    if (material.verifiedChains.size >= MAX_CACHED_CHAINS) material.verifiedChains.clear();
+    material.verifiedChains.set(key, verified);
+  }
   checkValidAt(verified, (options.now ?? Date.now)());
   checkAuthorized(options.authorize, verified, side);
   return verified;

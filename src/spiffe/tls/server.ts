@@ -136,7 +136,7 @@ export class SpiffeTlsServer {
 }
 
 /** A TLS socket, or any request/stream/env object that leads to one (see peerSpiffeId). */
-export type PeerCarrier = object | null | undefined;
+export type PeerCarrier = unknown;
 
 function findVerification(x: PeerCarrier, depth = 0): ChainVerification | undefined {
   if (!x || typeof x !== 'object' || depth > 3) return undefined;

@@ -97,6 +97,15 @@ describe('server side', () => {
     await expectRefused(await startServer(authorizeAny()), undefined, 'missing_peer_certificate');
   });
 
+  it('refuses plain HTTP on the mTLS port', async () => {
+    const s = await startServer(authorizeAny());
+    const plain = s.url.replace('https:', 'http:');
+    await expect(fetch(plain)).rejects.toThrow();
+    await new Promise((r) => setTimeout(r, 20));
+    expect(s.handled).toEqual([]);
+    expect(s.refused).toEqual(['missing_peer_certificate']);
+  });
+
   it('refuses an SVID of a trust domain it does not trust', async () => {
     await expectRefused(await startServer(authorizeAny()), creds(partnerClient), 'chain_not_anchored');
   });

@@ -33,6 +33,11 @@ import {
 } from './material.js';
 
 const kPeer = Symbol('kest.spiffe.peer');
+const NO_CERTIFICATE_CODES = new Set([
+  'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE',
+  'ERR_SSL_HTTP_REQUEST',
+  'ERR_SSL_WRONG_VERSION_NUMBER',
+]);
 
 export interface SpiffeTlsServerOptions extends MtlsOptions {
   /** Told about every refused connection (for logs/metrics); the refusal happens regardless. */
@@ -100,10 +105,11 @@ export class SpiffeTlsServer {
       }
     });
     server.on('tlsClientError', (err: Error & { code?: string }, socket: TLSSocket) => {
-      const reason =
-        err.code === 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE'
-          ? 'missing_peer_certificate'
-          : 'chain_not_anchored';
+      // No certificate, or not TLS at all (plain HTTP); anything else OpenSSL refused during the
+      // handshake is, with our options, the peer's chain (Node does not tell which check failed).
+      const reason = NO_CERTIFICATE_CODES.has(err.code ?? '')
+        ? 'missing_peer_certificate'
+        : 'chain_not_anchored';
       this.#options.onRefused?.(
         new KestSpiffeError(reason, `TLS handshake refused: ${err.message}`, { cause: err }),
         socket,

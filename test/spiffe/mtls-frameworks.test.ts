@@ -4,7 +4,7 @@
  * axios with SpiffeHttpsAgent. Each server answers with the peer SPIFFE ID its framework sees and
  * refuses an unauthorized client before the handler runs.
  */
-import { createSecureServer } from 'node:http2';
+import { createSecureServer, connect as http2Connect } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:tls';
 import { serve } from '@hono/node-server';
@@ -16,6 +16,7 @@ import { fetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   authorizeID,
+  derToPem,
   peerSpiffeId,
   SpiffeHttpsAgent,
   SpiffeTlsServer,
@@ -131,5 +132,31 @@ describe('servers', () => {
     );
     track(server);
     await check(await listen(server));
+  });
+
+  it('node:http2 over HTTP/2: the peer ID reaches the h2 request', async () => {
+    const server = mtls.attach(
+      createSecureServer(mtls.tlsOptions(), (req, res) => res.end(String(peerSpiffeId(req)))),
+    );
+    track(server);
+    const url = await listen(server);
+    const svid = clientSource.getX509SVID();
+    const session = http2Connect(url, {
+      key: svid.privateKey.export({ type: 'pkcs8', format: 'pem' }),
+      cert: svid.certificates.map((c) => derToPem(c.der)).join(''),
+      ca: clientSource.bundles.getBundleForTrustDomain(agents.example.trustDomain)!.toPem(),
+      checkServerIdentity: () => undefined,
+    });
+    const body = await new Promise<string>((resolve, reject) => {
+      const stream = session.request({ ':path': '/' });
+      let data = '';
+      stream.on('data', (c) => {
+        data += c;
+      });
+      stream.on('end', () => resolve(data));
+      stream.on('error', reject);
+    });
+    session.close();
+    expect(body).toBe('spiffe://example.org/client');
   });
 });

@@ -85,7 +85,7 @@ async function startServer(
       fetch: app.fetch,
       port: 0,
       hostname: '127.0.0.1',
-      createServer: ((opts: object, h: RequestListener) => nodeServer(transport, h)) as never,
+      createServer: ((_opts: object, h: RequestListener) => nodeServer(transport, h)) as never,
     }) as unknown as Server;
     await new Promise((r) => (server.listening ? r(undefined) : server.once('listening', r)));
   } else {

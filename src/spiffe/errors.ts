@@ -14,6 +14,8 @@ export type SpiffeErrorReason =
   | 'no_bundle'
   | 'invalid_endpoint'
   | 'workload_api'
+  | 'missing_peer_certificate'
+  | 'unauthorized_peer'
   | 'closed';
 
 /** Errors of the SPIFFE layer (ids, SVIDs, bundles, the Workload API): code ERR_SPIFFE. */

@@ -48,6 +48,27 @@ export {
 export { SPIREProvider, type SPIREProviderOptions, type SvidSource } from './spire.js';
 export { SpiffeTrustSource, type SpiffeTrustSourceOptions, type SvidValidity } from './trust-source.js';
 export {
+  authorizeAny,
+  authorizeID,
+  authorizeMemberOf,
+  authorizeOneOf,
+  type PeerAuthorizer,
+} from './tls/authorize.js';
+export {
+  type SpiffeConnectorOptions,
+  SpiffeHttpsAgent,
+  spiffeConnector,
+  spiffeUndiciAgent,
+} from './tls/client.js';
+export type { MtlsOptions, MtlsSource } from './tls/material.js';
+export {
+  type PeerCarrier,
+  peerSpiffeId,
+  peerVerification,
+  SpiffeTlsServer,
+  type SpiffeTlsServerOptions,
+} from './tls/server.js';
+export {
   type JwtSvid,
   parseX509SVIDResponse,
   type StreamHandle,

@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import { cpus } from 'node:os';
 import { FRAMEWORKS, type Framework, startService } from '../examples/trusted-chain/servers.js';
-import { configure } from '../src/hook/config.js';
+import { configure } from '../src/config/config.js';
 import { kestVerified } from '../src/hook/verified.js';
 import { silentLogger } from '../src/logger.js';
 import { MockPolicyEngine } from '../src/policy/mock.js';

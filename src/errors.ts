@@ -35,7 +35,6 @@ export type KestErrorCode =
   | 'ERR_CLAIM_CHECK'
   | 'ERR_CACHE'
   /** Never thrown; goes with its dead case in http/core.ts's refusal table (issue 17 merge). */
-  | 'ERR_KEY_NOT_FOUND'
   | 'ERR_SPIFFE'
   | 'ERR_AUDIT';
 

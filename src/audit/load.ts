@@ -6,8 +6,8 @@
 import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import type { CacheProvider } from '../propagation/cache.js';
 import { auditPassport, auditSpansUnchecked } from './audit-spans.js';
-import type { AuditOptions, AuditReport } from './report.js';
 import { detectFormat, readSpansFile } from './readers.js';
+import type { AuditOptions, AuditReport } from './report.js';
 
 /** A passport file: a JSON array of JWS strings or {"entries": [...]}, judged from its first bytes. */
 export function looksLikePassport(path: string): boolean {

@@ -5,6 +5,7 @@
 import { KestConfigurationError } from '../errors.js';
 import type { IdentityProvider } from '../identity/provider.js';
 import type { TrustSource } from '../keys/trust-source.js';
+import { type KestLogger, stderrLogger } from '../logger.js';
 import type { PolicyEngine, PolicyTier } from '../policy/types.js';
 import type { CacheProvider } from '../propagation/cache.js';
 import { DefaultTrustEvaluator, type TrustEvaluator } from '../trust/evaluator.js';
@@ -15,7 +16,6 @@ import {
   loadDeploymentFromEnv,
   parseDeploymentConfig,
 } from './deployment.js';
-import { type KestLogger, stderrLogger } from './logger.js';
 
 export interface KestConfigureOptions {
   identity?: IdentityProvider;

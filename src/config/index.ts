@@ -1,3 +1,4 @@
+export { type KestLogger, silentLogger, stderrLogger } from '../logger.js';
 export {
   configure,
   getActiveCache,
@@ -18,4 +19,3 @@ export {
   loadDeploymentFromEnv,
   parseDeploymentConfig,
 } from './deployment.js';
-export { type KestLogger, silentLogger, stderrLogger } from './logger.js';

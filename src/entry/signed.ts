@@ -1,4 +1,4 @@
-import { KestEntryError, KestError } from '../errors.js';
+import { KestEntryError } from '../errors.js';
 import { isCanonicalJson } from '../wire/canonical.js';
 import { entryHash } from '../wire/hash.js';
 import { type JwsHeader, type JwsLimits, parseJws } from '../wire/jws.js';

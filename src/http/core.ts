@@ -15,10 +15,10 @@
  */
 import type { Socket } from 'node:net';
 import { context, type SpanContext, trace } from '@opentelemetry/api';
+import { getConfiguration, getDeployment, getSanitizerPolicy } from '../config/config.js';
 import { runWithIngress, type ValidatedIdentity } from '../context/context.js';
 import type { SignedEntry } from '../entry/signed.js';
 import { KestConfigurationError, KestIngressRefusal, KestMissingPassportError } from '../errors.js';
-import { getConfiguration, getDeployment, getSanitizerPolicy } from '../hook/config.js';
 import type { TrustSource } from '../keys/trust-source.js';
 import type { KestLogger } from '../logger.js';
 import { Passport, type PassportLimits } from '../passport/passport.js';

@@ -23,12 +23,17 @@ import { KestConfigurationError, KestIdentityError } from '../errors.js';
 /** Why a bearer token was refused. `jwks_unavailable` is the server's problem (503), the rest 401. */
 export type BearerFailure = 'missing' | 'malformed' | 'invalid' | 'expired' | 'claims' | 'jwks_unavailable';
 
-/** A Bearer token that did not validate. Code ERR_IDENTITY; `failure` says why. */
+/** A Bearer token that did not validate. Code ERR_IDENTITY; `reason` says why (the errors' scheme). */
 export class KestBearerTokenError extends KestIdentityError {
-  readonly failure: BearerFailure;
-  constructor(failure: BearerFailure, message: string, options?: { cause?: unknown }) {
+  readonly reason: BearerFailure;
+  constructor(reason: BearerFailure, message: string, options?: { cause?: unknown }) {
     super(message, options);
-    this.failure = failure;
+    this.reason = reason;
+  }
+
+  /** @deprecated use `reason` (one refinement field across Kest errors). */
+  get failure(): BearerFailure {
+    return this.reason;
   }
 }
 

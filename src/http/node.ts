@@ -9,7 +9,7 @@
  * other errors answer 500 and are passed to `onError` (default: the configured logger).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { getConfiguration } from '../hook/config.js';
+import { getConfiguration } from '../config/config.js';
 import { type Admission, KestHttpCore, type KestHttpOptions } from './core.js';
 import type { Refusal } from './refusal.js';
 

@@ -15,6 +15,7 @@
  * baggage member at all (its other members and headers untouched).
  */
 import { context, isSpanContextValid, trace } from '@opentelemetry/api';
+import { getConfiguration } from '../config/config.js';
 import {
   getCurrentAgent,
   getCurrentJwt,
@@ -23,7 +24,6 @@ import {
   getCurrentUser,
 } from '../context/context.js';
 import { KestConfigurationError } from '../errors.js';
-import { getConfiguration } from '../hook/config.js';
 import type { Passport } from '../passport/passport.js';
 import {
   type BaggageLimits,

@@ -59,7 +59,6 @@ const STATUS: Readonly<Record<KestErrorCode, { readonly ingress: number; readonl
   ERR_JWS_ALG_NOT_ALLOWED: { ingress: 401, handler: 500 },
   ERR_JWS_ALG_KEY_MISMATCH: { ingress: 401, handler: 500 },
   ERR_JWS_SIGNATURE_INVALID: { ingress: 401, handler: 500 },
-  ERR_KEY_NOT_FOUND: { ingress: 401, handler: 500 },
   ERR_SPIFFE: { ingress: 401, handler: 500 },
   // A policy said no (an engine failure is a denial too).
   ERR_AUTHORIZATION: { ingress: 403, handler: 403 },
@@ -75,7 +74,7 @@ const STATUS: Readonly<Record<KestErrorCode, { readonly ingress: number; readonl
 function dependencyDown(err: KestError): boolean {
   if (err.code === 'ERR_CLAIM_CHECK' && err.cause instanceof KestError && err.cause.code === 'ERR_CACHE')
     return true;
-  return err instanceof KestBearerTokenError && err.failure === 'jwks_unavailable';
+  return err instanceof KestBearerTokenError && err.reason === 'jwks_unavailable';
 }
 
 /** HTTP status of a Kest error, by its stable code and the phase it happened in. */
@@ -116,9 +115,7 @@ export function refusalFor(err: unknown, phase: Phase): Refusal | undefined {
   const headers: Record<string, string> = {};
   if (err instanceof KestBearerTokenError && status === 401) {
     headers['www-authenticate'] =
-      err.failure === 'missing'
-        ? 'Bearer'
-        : 'Bearer error="invalid_token", error_description="invalid token"';
+      err.reason === 'missing' ? 'Bearer' : 'Bearer error="invalid_token", error_description="invalid token"';
   }
   if (status === 503) headers['retry-after'] = '1';
   return { status, body, headers };

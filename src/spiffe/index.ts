@@ -46,7 +46,6 @@ export {
   TrustDomain,
 } from './spiffeid.js';
 export { SPIREProvider, type SPIREProviderOptions, type SvidSource } from './spire.js';
-export { SpiffeTrustSource, type SpiffeTrustSourceOptions, type SvidValidity } from './trust-source.js';
 export {
   authorizeAny,
   authorizeID,
@@ -68,6 +67,7 @@ export {
   SpiffeTlsServer,
   type SpiffeTlsServerOptions,
 } from './tls/server.js';
+export { SpiffeTrustSource, type SpiffeTrustSourceOptions, type SvidValidity } from './trust-source.js';
 export {
   type JwtSvid,
   parseX509SVIDResponse,

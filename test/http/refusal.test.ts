@@ -34,7 +34,6 @@ const STATUS: Record<KestErrorCode, { ingress: number; handler: number }> = {
   ERR_BAGGAGE_INVALID: { ingress: 400, handler: 500 },
   ERR_CLAIM_CHECK: { ingress: 401, handler: 503 },
   ERR_CACHE: { ingress: 503, handler: 503 },
-  ERR_KEY_NOT_FOUND: { ingress: 401, handler: 500 },
   ERR_SPIFFE: { ingress: 401, handler: 500 },
   ERR_AUDIT: { ingress: 500, handler: 500 },
 };

@@ -4,9 +4,9 @@
  * verified, as the lineage interceptor does, before the next hop runs.
  */
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import { configure, resetConfiguration } from '../../src/config/config.js';
 import { getCurrentPassport, runWithPassport } from '../../src/context/index.js';
 import { KestAuthorizationError, KestConfigurationError, KestVerificationError } from '../../src/errors.js';
-import { configure, resetConfiguration } from '../../src/hook/config.js';
 import { kestVerified } from '../../src/hook/index.js';
 import { MockIdentityProvider } from '../../src/identity/mock.js';
 import { JwksTrustSource } from '../../src/keys/jwks.js';

@@ -8,7 +8,7 @@ export interface EntryInit {
   principal: string;
   traceId?: string;
   trustScore: number;
-  parentIds?: string[];
+  parentIds?: string[] | undefined;
   classification?: Classification;
   addedTaints?: string[];
   removedTaints?: string[];
@@ -22,7 +22,7 @@ export interface EntryInit {
   contentHash?: string;
   inputHash?: string;
   entryId?: string;
-  timestampMs?: number;
+  timestampMs?: number | undefined;
 }
 
 export function sortedUnique(values: Iterable<string>): string[] {

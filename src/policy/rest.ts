@@ -5,12 +5,12 @@ export interface RestEngineOptions {
   /** Per-call deadline for the whole exchange (connect, request, response body). Default 1000 ms. */
   timeoutMs?: number;
   /** Extra request headers, e.g. `authorization` for an OPA or Cedar Agent behind a token. */
-  headers?: Record<string, string>;
+  headers?: Record<string, string> | undefined;
   /**
    * An undici Dispatcher (e.g. `new Agent({ keepAliveTimeout })`) passed to fetch. By default Node's
    * global dispatcher is used, which already keeps connections alive.
    */
-  dispatcher?: unknown;
+  dispatcher?: unknown | undefined;
   /** Largest response body read, in bytes; a larger one is a malformed answer. Default 1 MiB. */
   maxResponseBytes?: number;
 }

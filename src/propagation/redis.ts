@@ -49,7 +49,8 @@ export class RedisCacheProvider implements CacheProvider {
         // Keep reconnecting in the background (capped backoff); requests meanwhile fail fast.
         retryStrategy: (times: number) => Math.min(times * 100, 2000),
       };
-      const merged = { ...failFast, ...options.redisOptions };
+      // ioredis declares replyMapping `| undefined` in RedisOptions but not in its constructor types.
+      const merged = { ...failFast, ...options.redisOptions } as RedisOptions & { replyMapping?: never };
       this.#client = options.url ? new Redis(options.url, merged) : new Redis(merged);
       this.#owned = true;
     }

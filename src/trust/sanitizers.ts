@@ -10,9 +10,9 @@ import { effectiveRemovals } from './taints.js';
 export interface SanitizerRule {
   principal: string;
   /** Taints it may clear; '*' for any. Default: none. */
-  mayRemove?: readonly string[] | '*';
+  mayRemove?: readonly string[] | '*' | undefined;
   /** Highest score it may set with an override. Default: 100. */
-  maxTrust?: number;
+  maxTrust?: number | undefined;
 }
 
 export class SanitizerPolicy {

@@ -86,7 +86,8 @@ export function spiffeConnector(
           ...connectOptions(material, options),
           maxCachedSessions: 0,
           ...(options.timeout === undefined ? {} : { timeout: options.timeout }),
-        }),
+          // node:tls option types mark absent members `| undefined`; undici's BuildOptions does not.
+        } as Parameters<ReturnType<typeof loadUndici>['buildConnector']>[0]),
       };
     }
     built.connector(opts, callback);

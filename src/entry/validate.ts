@@ -49,6 +49,17 @@ export function validateEntryPayload(value: unknown): KestEntryPayload {
   for (const key of ENTRY_FIELDS) if (!(key in value)) fail(key, 'missing');
   const e = value as unknown as KestEntryPayload;
 
+  checkScalars(e);
+  checkParents(e);
+  checkTaints(e);
+  checkLabels(e);
+  checkPolicyContext(e);
+  checkOpaque(e);
+  return e;
+}
+
+/** schema_version, runtime, entry_id, operation, classification, trust_score. */
+function checkScalars(e: KestEntryPayload): void {
   if (e.schema_version !== SCHEMA_VERSION) fail('schema_version', `must be "${SCHEMA_VERSION}"`);
   const rt = e.runtime as unknown;
   if (
@@ -77,7 +88,10 @@ export function validateEntryPayload(value: unknown): KestEntryPayload {
   if (!Number.isInteger(e.trust_score) || e.trust_score < 0 || e.trust_score > 100) {
     fail('trust_score', 'must be an integer 0..100');
   }
+}
 
+/** parent_ids: ["0"] at a root, else distinct entry hashes. */
+function checkParents(e: KestEntryPayload): void {
   const parents = e.parent_ids as unknown;
   if (!Array.isArray(parents) || parents.length === 0 || parents.length > LIMITS.maxParents) {
     fail('parent_ids', `must be a non-empty array of at most ${LIMITS.maxParents} items`);
@@ -91,14 +105,20 @@ export function validateEntryPayload(value: unknown): KestEntryPayload {
     }
     if (new Set(parents).size !== parents.length) fail('parent_ids', 'duplicate parent');
   }
+}
 
+/** The taint lists; `taints` sorted (the signed form is canonical). */
+function checkTaints(e: KestEntryPayload): void {
   stringArray(e.added_taints, 'added_taints', LIMITS.maxTaints, LIMITS.maxTaintLength);
   stringArray(e.removed_taints, 'removed_taints', LIMITS.maxTaints, LIMITS.maxTaintLength);
   const taints = stringArray(e.taints, 'taints', LIMITS.maxTaints, LIMITS.maxTaintLength);
   for (let i = 1; i < taints.length; i++) {
     if ((taints[i - 1] as string) >= (taints[i] as string)) fail('taints', 'must be sorted');
   }
+}
 
+/** labels: bounded string map holding at least principal and trace_id. */
+function checkLabels(e: KestEntryPayload): void {
   const labels = e.labels as unknown;
   if (!isPlainObject(labels)) fail('labels', 'must be an object');
   const labelKeys = Object.keys(labels);
@@ -114,7 +134,10 @@ export function validateEntryPayload(value: unknown): KestEntryPayload {
   if (typeof labels.principal !== 'string' || labels.principal.length === 0)
     fail('labels.principal', 'missing');
   if (typeof labels.trace_id !== 'string') fail('labels.trace_id', 'missing');
+}
 
+/** policy_context: the four tier lists and the deviations. */
+function checkPolicyContext(e: KestEntryPayload): void {
   const pc = e.policy_context as unknown;
   if (!isPlainObject(pc)) fail('policy_context', 'must be an object');
   for (const k of Object.keys(pc)) {
@@ -150,7 +173,10 @@ export function validateEntryPayload(value: unknown): KestEntryPayload {
       fail('policy_context.deviations', 'items must be {policy, tier, reason, approver} strings');
     }
   }
+}
 
+/** Free-form JSON fields (bounded depth), hashes and the timestamp. */
+function checkOpaque(e: KestEntryPayload): void {
   if (!isPlainObject(e.environment)) fail('environment', 'must be an object');
   if (!isPlainObject(e.otel_context)) fail('otel_context', 'must be an object');
   checkDepth(e.environment, 'environment');
@@ -161,7 +187,6 @@ export function validateEntryPayload(value: unknown): KestEntryPayload {
   hashOrEmpty(e.input_hash, 'input_hash');
   if (!Number.isSafeInteger(e.timestamp_ms) || e.timestamp_ms < 0)
     fail('timestamp_ms', 'must be a non-negative integer');
-  return e;
 }
 
 export function isRootEntry(e: Pick<KestEntryPayload, 'parent_ids'>): boolean {

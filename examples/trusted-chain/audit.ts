@@ -11,6 +11,7 @@ import { rmSync } from 'node:fs';
 import { type AuditReport, auditFile, auditPassport } from '../../src/audit/index.js';
 import type { TrustSource } from '../../src/keys/trust-source.js';
 import type { Passport } from '../../src/passport/passport.js';
+import type { RootRule } from '../../src/passport/report.js';
 import { KestTelemetry, type KestTelemetryHandle } from '../../src/telemetry/index.js';
 
 /** Start writing every Kest span of this process to `path` (a fresh file per run). */
@@ -19,12 +20,20 @@ export function startSpanFile(path: string): KestTelemetryHandle {
   return KestTelemetry.setup({ serviceName: 'kest-demo-trusted-chain', exporter: 'file', path });
 }
 
-/** `kest audit <path> --jwks …|--bundle …`: one report per trace in the file. */
-export async function auditSpanFile(path: string, trust: TrustSource): Promise<AuditReport[]> {
-  return auditFile(path, { trust });
+/** `kest audit <path> --jwks …|--bundle … --roots …`: one report per trace in the file. */
+export async function auditSpanFile(
+  path: string,
+  trust: TrustSource,
+  roots: readonly RootRule[],
+): Promise<AuditReport[]> {
+  return auditFile(path, { trust, roots });
 }
 
 /** The same audit over a passport someone presented (evidence of a refused request). */
-export async function auditEvidence(passport: Passport, trust: TrustSource): Promise<AuditReport> {
-  return auditPassport(passport, { trust });
+export async function auditEvidence(
+  passport: Passport,
+  trust: TrustSource,
+  roots: readonly RootRule[],
+): Promise<AuditReport> {
+  return auditPassport(passport, { trust, roots });
 }

@@ -8,6 +8,7 @@
  *   npm run demo                         the honest chain, ends with "verified"
  *   npm run demo -- --tamper[=edit]      hop2 edits hop1's entry: hop3 refuses (401), audit names entry 0
  *   npm run demo -- --tamper=inflate     hop2 inflates its own trust: refused, audit names entry 1
+ *   npm run demo -- --attack=reroot      hop2 drops hop1's entry, re-roots as `system`: unauthorized_root
  *   npm run demo -- --viz[=FILE]         also write the HTML lineage viewer (default .kest-demo/lineage.html)
  *   npm run demo -- --spiffe             SVIDs from the in-repo dev Workload API; audit with its bundle only
  *   npm run demo -- --frameworks=node,node,node   any adapter per hop (express, fastify, hono, node)
@@ -37,11 +38,12 @@ import { BaggageManager } from '../../src/propagation/manager.js';
 import { auditEvidence, auditSpanFile, startSpanFile } from './audit.js';
 import { type HopConfig, startChain } from './chain.js';
 import { createIdentities, type IdentityMode } from './identity.js';
+import { rerootAsSystem } from './reroot.js';
 import { FRAMEWORKS, type Framework } from './servers.js';
 import { editUpstreamEntry, inflateOwnEntry, type TamperMode } from './tamper.js';
 
 interface Args {
-  tamper: TamperMode | undefined;
+  tamper: TamperMode | 'reroot' | undefined;
   identity: IdentityMode;
   frameworks: Framework[];
   /** Where the viewer goes, when asked for. */
@@ -50,7 +52,7 @@ interface Args {
 }
 
 const USAGE =
-  'usage: npm run demo -- [--tamper[=edit|inflate]] [--viz[=FILE]] [--spiffe] [--frameworks=a,b,c] [--out=DIR]\n';
+  'usage: npm run demo -- [--tamper[=edit|inflate]] [--attack=reroot] [--viz[=FILE]] [--spiffe] [--frameworks=a,b,c] [--out=DIR]\n';
 
 function parseArgs(argv: string[]): Args | undefined {
   const args: Args = {
@@ -64,6 +66,7 @@ function parseArgs(argv: string[]): Args | undefined {
   for (const a of argv) {
     if (a === '--tamper' || a === '--tamper=edit') args.tamper = 'edit';
     else if (a === '--tamper=inflate') args.tamper = 'inflate';
+    else if (a === '--attack=reroot') args.tamper = 'reroot';
     else if (a === '--spiffe') args.identity = 'spiffe';
     else if (a === '--viz') viz = true;
     else if (a.startsWith('--viz=') && a.length > 6) viz = a.slice(6);
@@ -254,6 +257,13 @@ async function main(): Promise<number> {
     const refusals: { hop: string; refusal: Refusal; baggage: string | undefined }[] = [];
     const serviceOf = new Map<string, string>(HOPS.map((h, i) => [ids[i]!, h.name]));
     const { providers, trustFor } = identities;
+    // Who may start a lineage: hop1 alone, up to the trust of its origin (internal, 100).
+    const roots = [{ principal: ids[0]!, maxSourceTrust: 100 }];
+    const rootsFile = join(args.out, 'roots.json'); // the same rules for `kest audit --roots`
+    writeFileSync(
+      rootsFile,
+      `${JSON.stringify({ roots: [{ principal: ids[0], max_source_trust: 100 }] })}\n`,
+    );
 
     const hops: HopConfig[] = HOPS.map((h, i) => {
       const identity = providers[i]!;
@@ -264,6 +274,7 @@ async function main(): Promise<number> {
         sourceType: h.sourceType,
         kest: {
           trust: trustFor(i),
+          roots,
           cache,
           onRefusal: (refusal, _err, req) => {
             const b = req.headers instanceof Headers ? req.headers.get('baggage') : req.headers.baggage;
@@ -280,12 +291,13 @@ async function main(): Promise<number> {
       };
       if (h.name === 'hop2' && args.tamper === 'edit') hop.tamper = (p) => editUpstreamEntry(p, identity);
       if (h.name === 'hop2' && args.tamper === 'inflate') hop.tamper = (p) => inflateOwnEntry(p, identity);
+      if (h.name === 'hop2' && args.tamper === 'reroot') hop.tamper = (p) => rerootAsSystem(p, identity);
       return hop;
     });
 
     chain = await startChain({ hops, engine, policies: POLICIES, propagation: { cache } });
     const modes = [
-      args.tamper ? `--tamper=${args.tamper}` : '',
+      args.tamper ? (args.tamper === 'reroot' ? '--attack=reroot' : `--tamper=${args.tamper}`) : '',
       args.identity === 'spiffe' ? '--spiffe' : '',
       args.viz ? '--viz' : '',
     ].filter(Boolean);
@@ -305,6 +317,8 @@ async function main(): Promise<number> {
       out(
         '  tampering:  hop2 re-signs its own entry claiming kest.trust_override=100; it is no declared sanitizer',
       );
+    if (args.tamper === 'reroot')
+      out("  attack:     hop2 drops hop1's entry and sends a fresh root of its own claiming origin `system`");
     out();
 
     const res = await fetch(chain.url, { headers: { authorization: `Bearer ${token}` } });
@@ -325,10 +339,10 @@ async function main(): Promise<number> {
     // Offline: an auditor with the span file and nothing but the trust file (keys or bundle).
     await telemetry.forceFlush();
     const anchors = args.identity === 'spiffe' ? "the dev agent's bundle only" : 'the 3 public keys';
-    const reports = await auditSpanFile(spansPath, identities.auditTrust());
+    const reports = await auditSpanFile(spansPath, identities.auditTrust(), roots);
     const report = reports[0];
     out(
-      `Offline audit: kest audit ${rel(spansPath)} ${identities.auditArgs.replace(identities.trustFile, rel(identities.trustFile))}`,
+      `Offline audit: kest audit ${rel(spansPath)} ${identities.auditArgs.replace(identities.trustFile, rel(identities.trustFile))} --roots ${rel(rootsFile)}`,
     );
     if (reports.length !== 1 || !report) {
       out(`NOT verified: expected one trace in ${rel(spansPath)}, found ${reports.length}`);
@@ -363,7 +377,7 @@ async function main(): Promise<number> {
         const received = await new BaggageManager().restore(parseBaggageMembers(refusal.baggage), cache);
         const evidencePath = join(args.out, 'evidence.passport.json');
         writeFileSync(evidencePath, `${received.serialize()}\n`);
-        const evidence = await auditEvidence(received, identities.auditTrust());
+        const evidence = await auditEvidence(received, identities.auditTrust(), roots);
         vizReports.push(evidence);
         out();
         out(

@@ -67,7 +67,8 @@ export class Auditor {
     if (!anchored) for (const n of verifiable) n.reason = 'no_trust_source';
     const gaps = [...trace.missing.values()];
     const forks = findForks(ordered, children);
-    return traceReport(group, { ordered, gaps, forks, branches, claimChecks, anchored });
+    const rootsChecked = this.#verifier.rootsChecked;
+    return traceReport(group, { ordered, gaps, forks, branches, claimChecks, anchored, rootsChecked });
   }
 }
 
@@ -163,6 +164,8 @@ interface TraceOutcome {
   claimChecks: AuditClaimCheck[];
   /** A trust source was given (else every entry stays unverified). */
   anchored: boolean;
+  /** Root rules were given: root origins are checked, not self-asserted. */
+  rootsChecked: boolean;
 }
 
 /** The trace's report from its audited nodes and the spans around them. */
@@ -189,7 +192,7 @@ function traceReport(group: Group, t: TraceOutcome): AuditReport {
   return {
     traceId: group.traceId,
     status,
-    entries: ordered.map(toAuditEntry),
+    entries: ordered.map((n) => toAuditEntry(n, t.rootsChecked)),
     passport: ordered.filter((n) => n.entry).map((n) => n.jws),
     failure: first
       ? {
@@ -212,7 +215,7 @@ function traceReport(group: Group, t: TraceOutcome): AuditReport {
 }
 
 /** A node as the report shows it: entry fields, span data, audit status. */
-function toAuditEntry(n: Node): AuditEntry {
+function toAuditEntry(n: Node, rootsChecked: boolean): AuditEntry {
   const p = n.entry?.payload;
   const span = n.span;
   const statusMessage = span?.status.message ?? '';
@@ -233,6 +236,7 @@ function toAuditEntry(n: Node): AuditEntry {
     addedTaints: p ? [...p.added_taints] : [],
     removedTaints: p ? [...p.removed_taints] : [],
     parents: n.entry ? parentsOf(n) : [],
+    origin: rootOrigin(n, rootsChecked),
     sourceType: p?.labels[LABEL.sourceType],
     trustOverride: p?.labels[LABEL.trustOverride],
     source: n.source,
@@ -258,4 +262,11 @@ function toAuditEntry(n: Node): AuditEntry {
     failedExecution: p?.taints.includes(FAILED_EXECUTION_TAINT) === true,
     supersededBy: n.supersededBy,
   };
+}
+
+/** How a root entry's origin is known (AuditEntry.origin); undefined for other entries. */
+function rootOrigin(n: Node, rootsChecked: boolean): AuditEntry['origin'] {
+  if (!n.entry || parentsOf(n).length > 0) return undefined;
+  if (!rootsChecked) return 'self-asserted';
+  return n.status === 'verified' ? 'checked' : undefined;
 }

@@ -85,6 +85,7 @@ export function formatReport(r: AuditReport): string {
   }
   for (const e of r.entries) {
     const flags = [
+      e.origin ? `origin ${e.origin}` : '',
       e.sanitized ? 'sanitizer' : '',
       e.denied ? 'denied' : '',
       e.failedExecution ? 'failed_execution' : '',

@@ -71,6 +71,7 @@ export function workerSettings(options: Partial<AuditOptions>): WorkerSettings |
     sanitizers,
     origins,
     strictLineage: options.strictLineage,
+    roots: options.roots ? options.roots.map((r) => ({ ...r })) : undefined,
     traceId: options.traceId,
     keysByPrincipalAndKid: Object.getPrototypeOf(options.trust) === JwksTrustSource.prototype,
   };

@@ -4,6 +4,7 @@
  */
 import type { KeyObject } from 'node:crypto';
 import type { KeyRequest } from '../keys/trust-source.js';
+import type { RootRule } from '../passport/report.js';
 import type { SpanRecord } from '../telemetry/record.js';
 import type { SanitizerRule } from '../trust/sanitizers.js';
 import type { AuditReport } from './report.js';
@@ -14,6 +15,7 @@ export interface WorkerSettings {
   /** Origins of a DefaultTrustEvaluator (undefined: the default one). */
   origins: Record<string, number> | undefined;
   strictLineage: boolean | undefined;
+  roots: RootRule[] | undefined;
   traceId: string | undefined;
   /**
    * The trust source answers from (principal, kid) alone (JwksTrustSource): a worker may reuse a

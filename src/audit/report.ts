@@ -3,6 +3,7 @@
  * what it reports per trace (AuditReport and its parts). Plain data: a report crosses threads.
  */
 import type { TrustSource } from '../keys/trust-source.js';
+import type { RootOrigin, RootRule } from '../passport/report.js';
 import type { CacheProvider } from '../propagation/cache.js';
 import type { SpanRecord } from '../telemetry/record.js';
 import type { TrustEvaluator } from '../trust/evaluator.js';
@@ -14,6 +15,12 @@ export interface AuditOptions {
   sanitizers?: SanitizerPolicy | readonly SanitizerRule[];
   trustEvaluator?: TrustEvaluator;
   strictLineage?: boolean;
+  /**
+   * Who may start a lineage, up to which origin trust (docs/audit.md). Given: a root outside them
+   * fails `unauthorized_root`, and verified roots are reported with origin 'checked'. Not given:
+   * root origins are not checked, only reported as 'self-asserted'.
+   */
+  roots?: readonly RootRule[];
   /** Resolves claim-check references when a trace has gaps. Unreachable: reported, never fatal. */
   cache?: CacheProvider;
   /** Only this trace (OpenTelemetry trace id, or the entries' labels.trace_id). */
@@ -59,6 +66,12 @@ export interface AuditEntry {
   removedTaints: string[];
   /** Parent hashes (empty for a root). */
   parents: string[];
+  /**
+   * For a root entry: its origin claim (source_type, trust) was 'checked' against the audit's root
+   * rules (and verified), or is 'self-asserted' (no rules given). Undefined for other entries, and
+   * for a root that failed or stayed unverified under given rules (status and reason say why).
+   */
+  origin: RootOrigin | undefined;
   sourceType: string | undefined;
   trustOverride: string | undefined;
   /** Where the JWS came from: the entry's own span, a passport another span carried, a claim check. */

@@ -16,21 +16,29 @@ type RunResult = { ok: true; report: VerificationReport } | { ok: false; error: 
 export class DagVerifier {
   readonly #single: PassportVerifier | undefined;
   readonly #multi: PassportVerifier | undefined;
+  readonly #rootsChecked: boolean;
 
   /** Without a trust source nothing is verified: every branch stays 'unverified'. */
   constructor(options: Partial<AuditOptions>) {
+    this.#rootsChecked = options.roots !== undefined;
     if (options.trust) {
       const base = {
         trust: options.trust,
         ...(options.sanitizers ? { sanitizers: options.sanitizers } : {}),
         ...(options.trustEvaluator ? { trustEvaluator: options.trustEvaluator } : {}),
         ...(options.strictLineage !== undefined ? { strictLineage: options.strictLineage } : {}),
+        ...(options.roots ? { roots: options.roots } : {}),
         // Every entry is checked from scratch: an audit does not rely on earlier verifications.
         tipCacheSize: 0,
       };
       this.#single = new PassportVerifier(base);
       this.#multi = new PassportVerifier({ ...base, allowMultipleRoots: true });
     }
+  }
+
+  /** Root entries' origins are checked against root rules (AuditOptions.roots), not self-asserted. */
+  get rootsChecked(): boolean {
+    return this.#rootsChecked;
   }
 
   /** Whether there is a trust source to verify with. */

@@ -95,6 +95,7 @@ function begin(run: number, settings: WorkerSettings): void {
         ? { trustEvaluator: new DefaultTrustEvaluator({ additionalOrigins: settings.origins }) }
         : {}),
       ...(settings.strictLineage !== undefined ? { strictLineage: settings.strictLineage } : {}),
+      ...(settings.roots ? { roots: settings.roots } : {}),
     }),
   });
 }

@@ -4,7 +4,14 @@
  */
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
-import { JwksTrustSource, KestConfigurationError, SanitizerPolicy, type TrustSource } from '../index.js';
+import {
+  JwksTrustSource,
+  KestConfigurationError,
+  parseDeploymentConfig,
+  type RootRule,
+  SanitizerPolicy,
+  type TrustSource,
+} from '../index.js';
 
 export interface TrustFiles {
   /** JWKS files (keys anchored per principal). */
@@ -57,3 +64,23 @@ export function loadSanitizers(path: string): SanitizerPolicy {
   }
   return SanitizerPolicy.fromJSON(doc);
 }
+
+/**
+ * Root rules (--roots) from JSON or YAML: {"roots":[{"principal","max_source_trust"}]}, the shape of
+ * the deployment file's key (a deployment file itself is accepted). A file without roots is an error.
+ */
+export function loadRoots(path: string): readonly RootRule[] {
+  let doc: unknown;
+  try {
+    doc = parseYaml(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new KestConfigurationError(`cannot read roots ${path}: ${(err as Error).message}`, { cause: err });
+  }
+  const roots = parseDeploymentConfig(doc, path).roots;
+  if (!roots) throw new KestConfigurationError(`${path}: no "roots" list (who may start a lineage)`);
+  return roots;
+}
+
+/** What `kest verify` / `kest audit` print when no --roots were given: root origins not vouched for. */
+export const SELF_ASSERTED_NOTE =
+  "note: origins self-asserted: no --roots given, so no root entry's origin (source_type, trust) was checked";

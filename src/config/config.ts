@@ -6,6 +6,7 @@ import { KestConfigurationError } from '../errors.js';
 import type { IdentityProvider } from '../identity/provider.js';
 import type { TrustSource } from '../keys/trust-source.js';
 import { type KestLogger, stderrLogger } from '../logger.js';
+import type { RootRule } from '../passport/report.js';
 import type { PolicyEngine, PolicyTier } from '../policy/types.js';
 import type { CacheProvider } from '../propagation/cache.js';
 import { DefaultTrustEvaluator, type TrustEvaluator } from '../trust/evaluator.js';
@@ -15,6 +16,7 @@ import {
   loadDeploymentFile,
   loadDeploymentFromEnv,
   parseDeploymentConfig,
+  parseRoots,
 } from './deployment.js';
 
 export interface KestConfigureOptions {
@@ -29,6 +31,11 @@ export interface KestConfigureOptions {
   /** Key source the lineage interceptor verifies incoming passports against. */
   trust?: TrustSource;
   sanitizers?: readonly SanitizerRule[];
+  /**
+   * Who may start a lineage, up to which origin trust, in addition to the deployment file's
+   * `roots`. None anywhere: ingress admits received roots only at unknown-origin trust (10).
+   */
+  roots?: readonly RootRule[];
   logger?: KestLogger;
   /** Policy engine call timeout (ms). Default 1000. */
   engineTimeoutMs?: number;
@@ -45,6 +52,7 @@ interface State {
   trustEvaluator: TrustEvaluator;
   trust?: TrustSource | undefined;
   sanitizers: readonly SanitizerRule[];
+  roots?: readonly RootRule[] | undefined;
   logger: KestLogger;
   engineTimeoutMs: number;
   serviceName?: string | undefined;
@@ -85,7 +93,9 @@ export function configure(options: KestConfigureOptions): void {
   if (options.engineTimeoutMs !== undefined && !(options.engineTimeoutMs > 0)) {
     throw new KestConfigurationError('engineTimeoutMs must be > 0');
   }
+  if (options.roots !== undefined) parseRoots(options.roots, 'configure({ roots })');
   sanitizerPolicy = undefined;
+  rootRules = undefined;
   const { deployment: _d, tierEngines, ...rest } = options;
   for (const [k, v] of Object.entries(rest))
     if (v !== undefined) (state as unknown as Record<string, unknown>)[k] = v;
@@ -125,10 +135,26 @@ export function getSanitizerPolicy(): SanitizerPolicy {
   return sanitizerPolicy;
 }
 
+let rootRules: { rules: readonly RootRule[] | undefined } | undefined;
+
+/**
+ * Root rules of the deployment (file) and configure() together, or undefined when neither sets
+ * any. Memoized until either changes, so an identity check tells whether they changed.
+ */
+export function getRootRules(): readonly RootRule[] | undefined {
+  if (!rootRules) {
+    const d = getDeployment().roots;
+    const c = state.roots;
+    rootRules = { rules: d && c ? [...d, ...c] : (d ?? c) };
+  }
+  return rootRules.rules;
+}
+
 /** Forget all configuration. For tests: production code configures once at start-up. */
 export function resetConfiguration(): void {
   state = initial();
   sanitizerPolicy = undefined;
+  rootRules = undefined;
 }
 
 export function getConfiguration(): Readonly<State> {
@@ -139,6 +165,7 @@ export function getDeployment(): DeploymentConfig {
   if (!state.deployment) {
     state.deployment = loadDeploymentFromEnv();
     sanitizerPolicy = undefined;
+    rootRules = undefined;
   }
   return state.deployment;
 }

@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { KestConfigurationError } from '../errors.js';
+import { type RootRule, rootCaps } from '../passport/report.js';
 import type { Deviation, PolicyTier } from '../policy/types.js';
 import type { SanitizerRule } from '../trust/sanitizers.js';
 
@@ -23,6 +24,12 @@ export interface DeploymentConfig {
   /** Use raw kest.user/agent/task baggage when nothing better is known. Default false. */
   trustUpstreamBaggage: boolean;
   sanitizers: readonly SanitizerRule[];
+  /**
+   * Who may start a lineage, up to which origin trust (file: `roots: [{principal,
+   * max_source_trust}]`). Absent: none configured (an ingress then admits received roots only at
+   * the trust of an unknown origin); `[]`: no one may.
+   */
+  roots?: readonly RootRule[];
 }
 
 export const EMPTY_DEPLOYMENT: DeploymentConfig = Object.freeze({
@@ -101,6 +108,7 @@ export function parseDeploymentConfig(raw: unknown, source = 'deployment config'
     mayRemove: (s.may_remove ?? s.mayRemove) as SanitizerRule['mayRemove'],
     maxTrust: (s.max_trust ?? s.maxTrust) as number | undefined,
   }));
+  const roots = parseRoots(r.roots, source);
   return Object.freeze({
     enterprisePolicies,
     platformPolicies,
@@ -108,7 +116,34 @@ export function parseDeploymentConfig(raw: unknown, source = 'deployment config'
     deviations,
     trustUpstreamBaggage: trust ?? false,
     sanitizers,
+    ...(roots ? { roots } : {}),
   });
+}
+
+/**
+ * `roots: [{ principal, max_source_trust }]` (or maxSourceTrust), validated like the verifier does.
+ * Also the shape of a `--roots FILE` of the CLI.
+ */
+export function parseRoots(raw: unknown, source: string): readonly RootRule[] | undefined {
+  if (raw === undefined || raw === null) return undefined;
+  if (!Array.isArray(raw)) throw new KestConfigurationError(`${source}: roots must be a list`);
+  const roots = raw.map((r: unknown, i): RootRule => {
+    if (typeof r !== 'object' || r === null || Array.isArray(r)) {
+      throw new KestConfigurationError(`${source}: roots[${i}] must be { principal, max_source_trust }`);
+    }
+    const o = r as Record<string, unknown>;
+    const cap = o.max_source_trust ?? o.maxSourceTrust;
+    return {
+      principal: o.principal as string,
+      ...(cap === undefined ? {} : { maxSourceTrust: cap as number }),
+    };
+  });
+  try {
+    rootCaps(roots);
+  } catch (err) {
+    throw new KestConfigurationError(`${source}: ${(err as Error).message}`, { cause: err });
+  }
+  return Object.freeze(roots);
 }
 
 /** Read a deployment file (.json, .yaml, .yml). */

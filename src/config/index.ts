@@ -7,6 +7,7 @@ export {
   getActiveTrust,
   getConfiguration,
   getDeployment,
+  getRootRules,
   getSanitizerPolicy,
   type KestConfigureOptions,
   resetConfiguration,

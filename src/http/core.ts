@@ -15,14 +15,14 @@
  */
 import type { Socket } from 'node:net';
 import { context, type SpanContext, trace } from '@opentelemetry/api';
-import { getConfiguration, getDeployment, getSanitizerPolicy } from '../config/config.js';
+import { getConfiguration, getDeployment, getRootRules, getSanitizerPolicy } from '../config/config.js';
 import { runWithIngress, type ValidatedIdentity } from '../context/context.js';
 import type { SignedEntry } from '../entry/signed.js';
 import { KestConfigurationError, KestIngressRefusal, KestMissingPassportError } from '../errors.js';
 import type { TrustSource } from '../keys/trust-source.js';
 import type { KestLogger } from '../logger.js';
 import { Passport, type PassportLimits } from '../passport/passport.js';
-import { PassportVerifier, type VerificationReport } from '../passport/verifier.js';
+import { PassportVerifier, type RootRule, type VerificationReport } from '../passport/verifier.js';
 import { BAGGAGE_HEADER, type BaggageLimits, parseBaggageMembers } from '../propagation/baggage.js';
 import type { CacheProvider } from '../propagation/cache.js';
 import {
@@ -43,6 +43,7 @@ import {
   type VerdictStamp,
   verdictStamp,
 } from './restore-cache.js';
+import { ingressRoots, warnIfOriginsUnguarded } from './roots.js';
 import { parseTraceparent } from './traceparent.js';
 
 /** refuse() answers with these (the adapters' and examples' import path). */
@@ -62,7 +63,16 @@ export interface KestHttpOptions {
   sanitizers?: SanitizerPolicy | readonly SanitizerRule[];
   /** Must match the signers' evaluator. Default: configure({ trustEvaluator }). */
   trustEvaluator?: TrustEvaluator;
-  /** A verifier to use as is (shares its tip cache). Overrides trust / sanitizers / trustEvaluator. */
+  /**
+   * Who may start a lineage, up to which origin trust, in addition to the deployment file's `roots`.
+   * Default: configure({ roots }) plus the deployment's. None anywhere: a received root is admitted
+   * only at unknown-origin trust (10), else refused `unauthorized_root`; logged once at start.
+   */
+  roots?: readonly RootRule[];
+  /**
+   * A verifier to use as is (shares its tip cache). Overrides trust / sanitizers / trustEvaluator /
+   * roots: give it `roots` (or UNGUARDED_ROOTS) yourself, or origins go unchecked.
+   */
   verifier?: PassportVerifier;
   /** Claim-check store. Default: configure({ cache }) at request time. */
   cache?: CacheProvider;
@@ -168,7 +178,7 @@ export class KestHttpCore {
   readonly #restored: RestoredPassports | undefined;
   #verifier: PassportVerifier | undefined;
   /** What the current verifier was built from (configure() / the deployment may change them). */
-  #built: { trust: TrustSource; sanitizers: unknown; evaluator: unknown } | undefined;
+  #built: { trust: TrustSource; sanitizers: unknown; evaluator: unknown; roots: unknown } | undefined;
 
   constructor(options: KestHttpOptions = {}) {
     this.#options = options;
@@ -204,6 +214,7 @@ export class KestHttpCore {
         'bindTipPrincipal must be a function (tipPrincipal, request) => boolean',
       );
     }
+    if (!options.verifier) warnIfOriginsUnguarded(options.roots, options.logger);
   }
 
   /** Forget verified tips and restored passports (e.g. after a trust source without epoch() changed). */
@@ -234,15 +245,23 @@ export class KestHttpCore {
     // getSanitizerPolicy() is memoized until configure() or the deployment changes: an identity check.
     const sanitizers = this.#options.sanitizers ?? getSanitizerPolicy();
     const evaluator = this.#options.trustEvaluator ?? getConfiguration().trustEvaluator;
+    const roots = getRootRules(); // memoized like the sanitizers: changes with configure() / the deployment
     const b = this.#built;
-    if (!this.#verifier || b?.trust !== trust || b.sanitizers !== sanitizers || b.evaluator !== evaluator) {
+    if (
+      !this.#verifier ||
+      b?.trust !== trust ||
+      b.sanitizers !== sanitizers ||
+      b.evaluator !== evaluator ||
+      b.roots !== roots
+    ) {
       this.#verifier = new PassportVerifier({
         trust,
         sanitizers: this.#sanitizerRules(sanitizers),
         trustEvaluator: evaluator,
+        roots: ingressRoots(this.#options.roots),
         ...(this.#options.passportLimits ? { limits: this.#options.passportLimits } : {}),
       });
-      this.#built = { trust, sanitizers, evaluator };
+      this.#built = { trust, sanitizers, evaluator, roots };
     }
     return this.#verifier;
   }

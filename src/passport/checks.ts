@@ -9,9 +9,11 @@ import { isRootEntry, sameList } from '../entry/validate.js';
 import type { VerificationReason } from '../errors.js';
 import type { TrustEvaluator } from '../trust/evaluator.js';
 import { hopTrust, parseTrustOverride } from '../trust/lineage.js';
+import { UNKNOWN_ORIGIN_TRUST } from '../trust/origin.js';
 import { type SanitizerHop, type SanitizerPolicy, taintRemovals, trustRaise } from '../trust/sanitizers.js';
 import { computeTaints } from '../trust/taints.js';
 import { LABEL, RUNTIME_NAME } from '../wire/constants.js';
+import { ANY_ROOT_PRINCIPAL } from './report.js';
 
 export type Fail = (reason: VerificationReason, message: string, cause?: unknown) => never;
 
@@ -107,11 +109,18 @@ export function checkLineage(
   return { sanitized: checkTrust(p, hop, rules, fail) || sanitized, unchecked: false };
 }
 
+/** A principal's own rule wins over the '*' rule, whatever their caps. */
 function checkRoot(principal: string, trust: number, roots: ReadonlyMap<string, number>, fail: Fail): void {
-  const cap = roots.get(principal);
+  const own = roots.get(principal);
+  const cap = own ?? roots.get(ANY_ROOT_PRINCIPAL);
   if (cap === undefined) fail('unauthorized_root', `${principal} may not start a lineage (root entry)`);
   else if (trust > cap) {
-    fail('unauthorized_root', `${principal} may start lineages with trust ≤ ${cap}, not ${trust}`);
+    const who =
+      own === undefined
+        ? `${principal} is not a listed root; any principal ('${ANY_ROOT_PRINCIPAL}') may start lineages`
+        : `${principal} may start lineages`;
+    const unknown = cap === UNKNOWN_ORIGIN_TRUST ? ' (an unknown origin)' : '';
+    fail('unauthorized_root', `${who} with trust ≤ ${cap}${unknown}, not ${trust}`);
   }
 }
 

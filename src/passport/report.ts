@@ -11,6 +11,7 @@ import {
 } from '../errors.js';
 import type { TrustSource } from '../keys/trust-source.js';
 import type { TrustEvaluator } from '../trust/evaluator.js';
+import { UNKNOWN_ORIGIN_TRUST } from '../trust/origin.js';
 import type { SanitizerPolicy, SanitizerRule } from '../trust/sanitizers.js';
 import type { Passport, PassportLimits } from './passport.js';
 
@@ -33,21 +34,41 @@ export interface PassportVerifierOptions {
   /** Verified-tip cache size; 0 disables it. Default 10,000. */
   tipCacheSize?: number;
   /**
-   * Who may start a lineage (a root entry, parent "0"), and with how much origin trust. Unset
-   * (default): any anchored principal may, with any source_type. Set (recommended for
-   * deployments): a root is accepted only from a listed principal and with trust_score ≤ its
-   * maxSourceTrust; otherwise `unauthorized_root`. Without it a hop that received a lowered lineage
-   * can drop it and start a fresh root of source_type system (trust 100).
+   * Who may start a lineage (a root entry, parent "0"), and with how much origin trust. Set: a root
+   * is accepted only from a listed principal (or any, with `principal: '*'`) and with trust_score ≤
+   * its maxSourceTrust; otherwise `unauthorized_root`, and report entries mark root origins
+   * 'checked'. Unset: any anchored principal may, with any source_type, and root origins are
+   * 'self-asserted'. The HTTP ingress never leaves it unset (UNGUARDED_ROOTS when nothing is
+   * configured): without it a hop that received a lowered lineage can drop it and start a fresh
+   * root of source_type system (trust 100).
    */
   roots?: readonly RootRule[];
 }
 
 /** A principal allowed to sign root entries (see PassportVerifierOptions.roots). */
 export interface RootRule {
+  /** The principal, or '*' for any principal not listed by name. */
   principal: string;
   /** Highest trust_score its roots may carry. Default 100 (any origin). */
   maxSourceTrust?: number;
 }
+
+/** The root rule principal that matches every principal without a rule of its own. */
+export const ANY_ROOT_PRINCIPAL = '*';
+
+/**
+ * The roots of an ingress with none configured: anyone may start a lineage, but only at the trust
+ * of an unknown origin (10), so an origin claim no one vouched for grants nothing.
+ */
+export const UNGUARDED_ROOTS: readonly RootRule[] = Object.freeze([
+  Object.freeze({ principal: ANY_ROOT_PRINCIPAL, maxSourceTrust: UNKNOWN_ORIGIN_TRUST }),
+]);
+
+/**
+ * How a root entry's origin (its source_type, hence its trust) is known: 'checked' against root
+ * rules, or 'self-asserted' (no rules given: the signer's claim, vouched for by no one).
+ */
+export type RootOrigin = 'checked' | 'self-asserted';
 
 export interface VerifyOptions {
   /** The `kest.chain_tip` the sender declared: the passport's last entry must hash to it. */
@@ -69,6 +90,8 @@ export interface EntryReport {
   sanitized: boolean;
   /** Its ancestry was proven by an earlier verification (verified-tip cache). */
   cached: boolean;
+  /** For a root entry: whether its origin was checked against root rules. Undefined otherwise. */
+  origin: RootOrigin | undefined;
 }
 
 export interface VerificationReport {
@@ -111,6 +134,7 @@ export function asVerificationError(err: unknown): unknown {
   });
 }
 
+/** Root rules as principal → highest root trust; throws KestConfigurationError on a bad rule. */
 export function rootCaps(rules: readonly RootRule[]): Map<string, number> {
   if (!Array.isArray(rules))
     throw new KestConfigurationError('roots must be a list of { principal, maxSourceTrust? }');

@@ -29,11 +29,12 @@ import { VerifiedTipCache } from './tip-cache.js';
 export type {
   EntryReport,
   PassportVerifierOptions,
+  RootOrigin,
   RootRule,
   VerificationReport,
   VerifyOptions,
 } from './report.js';
-export { parseFailureReason } from './report.js';
+export { ANY_ROOT_PRINCIPAL, parseFailureReason, UNGUARDED_ROOTS } from './report.js';
 
 export class PassportVerifier {
   readonly #trust: TrustSource;
@@ -134,7 +135,7 @@ export class PassportVerifier {
       if (entry.header.x5c && typeof x5t === 'string' && !chains.has(x5t)) chains.set(x5t, entry.header.x5c);
       const principal = p.labels.principal as string;
       if (!principals.includes(principal)) principals.push(principal);
-      reports[i] = entryReport(entry, i, sanitized, cached);
+      reports[i] = entryReport(entry, i, sanitized, cached, this.#rules.roots !== undefined);
     }
     const tip = passport.tip;
     // A tip proven under keys that changed meanwhile is not kept (the cache was dropped).
@@ -227,7 +228,13 @@ export class PassportVerifier {
   }
 }
 
-function entryReport(entry: SignedEntry, index: number, sanitized: boolean, cached: boolean): EntryReport {
+function entryReport(
+  entry: SignedEntry,
+  index: number,
+  sanitized: boolean,
+  cached: boolean,
+  rootsChecked: boolean,
+): EntryReport {
   const p = entry.payload;
   return {
     index,
@@ -242,5 +249,6 @@ function entryReport(entry: SignedEntry, index: number, sanitized: boolean, cach
     sourceType: p.labels[LABEL.sourceType],
     sanitized,
     cached,
+    origin: isRootEntry(p) ? (rootsChecked ? 'checked' : 'self-asserted') : undefined,
   };
 }

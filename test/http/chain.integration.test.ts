@@ -34,7 +34,8 @@ async function runChain(frameworks: Framework[]) {
       name: `hop${i + 1}`,
       framework,
       identity: ids[i]!,
-      kest: { trust },
+      // hop1 (ids[0]) is the only one that may start the lineage (as `system`, the chain's default).
+      kest: { trust, roots: [{ principal: ids[0]!.getWorkloadId() }] },
       // Observe (not alter) what each hop sends downstream.
       tamper: (p: Passport) => {
         sent.push(p);

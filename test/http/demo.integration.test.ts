@@ -164,6 +164,34 @@ describe('npm run demo', () => {
     expect(html).toContain('<p class="failure">First failure at entry 0');
   });
 
+  it('--attack=reroot: hop2 drops the lineage and re-roots as system; hop3 refuses unauthorized_root', async () => {
+    const { code, stdout, dir } = await runDemo('--attack=reroot');
+    expect(code).toBe(0);
+    expect(hop3Answer(nestedResult(stdout).body)).toMatchObject({
+      status: 401,
+      reason: 'unauthorized_root',
+      index: 0,
+    });
+    expect(stdout).toContain(
+      'hop3 refused the request: 401 ERR_VERIFICATION_FAILED (unauthorized_root, entry 0)',
+    );
+    expect(stdout).toContain('labels.kest.source_type: third_party_api → system');
+    const trust = JwksTrustSource.fromFile(join(dir, 'trust.jwks.json'));
+    const evidence = readFileSync(join(dir, 'evidence.passport.json'), 'utf8');
+    // Without root rules the re-rooted passport verifies: its origin is only self-asserted.
+    const unchecked = await auditPassport(evidence, { trust });
+    expect(unchecked.status).toBe('verified');
+    expect(unchecked.entries[0]!.origin).toBe('self-asserted');
+    const roots = JSON.parse(readFileSync(join(dir, 'roots.json'), 'utf8')).roots as { principal: string }[];
+    const checked = await auditPassport(evidence, { trust, roots });
+    expect(checked.failure).toMatchObject({ index: 0, reason: 'unauthorized_root' });
+    expect(
+      stdout
+        .trimEnd()
+        .endsWith('tampering detected: hop3 refused with 401 and the offline audit names the entry'),
+    ).toBe(true);
+  });
+
   it('--tamper=inflate: hop2 re-signs its own entry with inflated trust; refused at entry 1, live and in the evidence', async () => {
     const { code, stdout, dir } = await runDemo('--tamper=inflate');
     expect(code).toBe(0);
@@ -221,7 +249,7 @@ describe('npm run demo', () => {
     }
     expect(stdout.trimEnd().endsWith('\nverified')).toBe(true);
     // No JWKS anywhere: the auditor got the bundle file.
-    expect(readdirSync(dir).sort()).toEqual(['bundle.json', 'spans.jsonl']);
+    expect(readdirSync(dir).sort()).toEqual(['bundle.json', 'roots.json', 'spans.jsonl']);
 
     const entries = spanLines(dir).map((s) =>
       parseSignedEntry((s.attributes as Record<string, unknown>)['kest.signature']),

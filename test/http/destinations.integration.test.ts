@@ -18,6 +18,7 @@ import {
   runWithPassport,
   runWithValidatedIdentity,
   silentLogger,
+  UNGUARDED_ROOTS,
 } from '../../src/index.js';
 import { parseBaggageMembers } from '../../src/propagation/index.js';
 import { buildPassport, workloads } from '../support/chain.js';
@@ -45,8 +46,9 @@ const inCall = <T>(fn: () => T): T =>
 
 beforeAll(async () => {
   configure({ logger });
-  a = await startProbe('node', ids[2]!, { trust });
-  b = await startProbe('node', ids[2]!, { trust });
+  // Roots configured (UNGUARDED_ROOTS: unknown origins only): no start warning besides propagateTo's.
+  a = await startProbe('node', ids[2]!, { trust, roots: UNGUARDED_ROOTS });
+  b = await startProbe('node', ids[2]!, { trust, roots: UNGUARDED_ROOTS });
   passport = await buildPassport([{ identity: ids[0]! }, { identity: ids[1]! }]);
 });
 afterAll(async () => {

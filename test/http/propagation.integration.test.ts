@@ -227,7 +227,8 @@ describe('TC-11: claim check round trip through real Redis across hops', () => {
         name: `hop${i + 1}`,
         framework,
         identity: hopIds[i]!,
-        kest: { trust: hopTrust, cache: serverCache },
+        // hop1 starts the lineage (as `system`, the chain's default origin).
+        kest: { trust: hopTrust, cache: serverCache, roots: [{ principal: hopIds[0]!.getWorkloadId() }] },
       })),
     });
     try {

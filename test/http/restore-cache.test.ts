@@ -218,7 +218,7 @@ describe('keyed by the declared chain tip, served only for the exact same bytes'
     const withAB = await buildPassport([{ identity: ids[2]!, operation: 'b', parents: [0] }], withA);
     const joined = await buildPassport([{ identity: ids[0]!, operation: 'join', parents: [1, 2] }], withAB);
     const [r, a, b, j] = joined.toJSON() as [string, string, string, string];
-    const core = new KestHttpCore({ trust });
+    const core = new KestHttpCore({ trust, roots: [{ principal: ids[0]!.getWorkloadId() }] });
     const verify = vi.spyOn(PassportVerifier.prototype, 'verify');
     try {
       const first = await core.admit({ baggage: await baggageFor(joined) });

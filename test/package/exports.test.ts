@@ -22,6 +22,7 @@ const expected: Record<string, string[]> = {
     'getCurrentUser',
     'KestVerificationError',
     'DefaultTrustEvaluator',
+    'UNGUARDED_ROOTS',
   ],
   './wire': [
     'canonicalize',

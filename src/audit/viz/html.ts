@@ -69,6 +69,7 @@ function nodeSvg(n: VizNode, t: number): string {
   const tags = [...e.taints.map((t) => ({ text: t, cls: 'taint' }))];
   if (e.sanitized) tags.unshift({ text: 'sanitizer', cls: 'sanitizer-badge' });
   if (e.denied) tags.unshift({ text: 'denied', cls: 'denied-badge' });
+  if (e.origin === 'self-asserted') tags.unshift({ text: 'origin self-asserted', cls: 'origin-badge' });
   for (const tag of tags) {
     const label = clip(tag.text, 20);
     const w = 10 + label.length * 6.2;
@@ -164,6 +165,7 @@ main { flex: 1; min-width: 0; }
 .badge rect { fill: #fff3bf; stroke: #e0a800; }
 .badge text { font-size: 9.5px; }
 .badge.sanitizer-badge rect { fill: #d0ebff; stroke: #1a5fb4; }
+.badge.origin-badge rect { fill: #fff3bf; stroke: #e67700; }
 .badge.denied-badge rect { fill: #ffe3e3; stroke: #c92a2a; }
 aside { width: 380px; flex: none; position: sticky; top: 16px; background: #fff; border: 1px solid #dde1e6; border-radius: 10px; padding: 12px 16px; font-size: 12px; max-height: calc(100vh - 48px); overflow: auto; }
 aside h3 { margin: 0 0 8px; font-size: 14px; }
@@ -197,6 +199,7 @@ const SCRIPT = `
         row('added / removed', (d.addedTaints || []).join(', ') + ' / ' + (d.removedTaints || []).join(', ')) +
         row('classification', d.classification) + row('source type', d.sourceType || '—') +
         (d.trustOverride ? row('trust override', d.trustOverride) : '') +
+        (d.origin ? row('origin', d.origin === 'checked' ? 'checked against root rules' : 'self-asserted (no root rules given)') : '') +
         row('sanitizer', d.sanitized ? 'yes' : 'no') +
         (d.reason ? row('reason', d.reason) : '') + (d.message ? row('message', d.message) : '') +
         row('hash', d.hash) + row('parents', (d.parents || []).join(', ') || 'root') +

@@ -12,6 +12,7 @@ function nodeLabel(n: VizNode): string[] {
   ];
   if (e.taints.length > 0) lines.push(`taints: ${e.taints.join(', ')}`);
   if (e.sanitized) lines.push('sanitizer');
+  if (e.origin) lines.push(`origin ${e.origin}`);
   if (e.status === 'failed') lines.push(`FAILED: ${e.reason ?? ''}`);
   return lines;
 }

@@ -1,6 +1,7 @@
 /**
  * kest audit <spans.jsonl | audit.sqlite | otlp.json> [--trace ID] (--jwks FILE | --bundle FILE)
- *            [--sanitizers FILE] [--redis URL] [--json]
+ *            [--sanitizers FILE] [--roots FILE] [--redis URL] [--json]
+ * Without --roots every root's origin (source_type, trust) is reported as self-asserted.
  * Exit 0: every trace verified; 1: a failure, a gap or nothing to audit; 2: usage or input error.
  */
 import type { Command } from 'commander';
@@ -8,7 +9,7 @@ import { auditFile, formatReport, summarizeReports } from '../../audit/index.js'
 import { KestConfigurationError, KestError } from '../../index.js';
 import type { CacheProvider } from '../../propagation/index.js';
 import { type CliIo, type CommandContext, EXIT } from '../io.js';
-import { loadSanitizers, loadTrustSource } from '../load-spans.js';
+import { loadRoots, loadSanitizers, loadTrustSource, SELF_ASSERTED_NOTE } from '../load-spans.js';
 
 export interface AuditCommandOptions {
   trace?: string;
@@ -16,6 +17,7 @@ export interface AuditCommandOptions {
   bundle?: string;
   trustDomain?: string;
   sanitizers?: string;
+  roots?: string;
   redis?: string;
   workers?: string;
   json?: boolean;
@@ -31,6 +33,7 @@ export async function runAudit(file: string, opts: AuditCommandOptions, io: CliI
       trustDomain: opts.trustDomain,
     });
     const sanitizers = opts.sanitizers ? loadSanitizers(opts.sanitizers) : undefined;
+    const roots = opts.roots ? loadRoots(opts.roots) : undefined;
     const workers = opts.workers === undefined ? undefined : Number(opts.workers);
     if (workers !== undefined && !(Number.isInteger(workers) && workers >= 0)) {
       throw new KestConfigurationError('--workers must be a whole number >= 0');
@@ -43,13 +46,15 @@ export async function runAudit(file: string, opts: AuditCommandOptions, io: CliI
     const reports = await auditFile(file, {
       trust,
       ...(sanitizers ? { sanitizers } : {}),
+      ...(roots ? { roots } : {}),
       ...(cache ? { cache } : {}),
       ...(opts.trace ? { traceId: opts.trace } : {}),
       ...(workers !== undefined ? { workers } : {}),
     });
     const summary = summarizeReports(reports);
     if (opts.json) {
-      io.stdout.write(`${JSON.stringify({ summary, traces: reports }, null, 2)}\n`);
+      const origins = roots ? 'checked' : 'self-asserted';
+      io.stdout.write(`${JSON.stringify({ summary, origins, traces: reports }, null, 2)}\n`);
     } else {
       for (const r of reports) io.stdout.write(`${formatReport(r)}\n`);
       if (reports.length === 0) {
@@ -60,6 +65,7 @@ export async function runAudit(file: string, opts: AuditCommandOptions, io: CliI
         io.stdout.write(
           `${summary.traces} trace(s): ${summary.verified} verified, ${summary.failed} failed, ${summary.incomplete} incomplete; ${summary.entries} entries, ${summary.gaps} gap(s), ${summary.forks} fork(s)\n`,
         );
+        if (!roots) io.stdout.write(`${SELF_ASSERTED_NOTE}\n`);
       }
     }
     return summary.ok ? EXIT.ok : EXIT.invalid;
@@ -92,6 +98,10 @@ export function register(program: Command, context: CommandContext): void {
     .option(
       '--sanitizers <file>',
       'sanitizer rules (JSON or YAML): {"sanitizers":[{"principal","may_remove","max_trust"}]}',
+    )
+    .option(
+      '--roots <file>',
+      'who may start a lineage (JSON or YAML): {"roots":[{"principal","max_source_trust"}]}; without it root origins are self-asserted',
     )
     .option('--redis <url>', 'resolve claim checks in this Redis when spans are missing')
     .option(

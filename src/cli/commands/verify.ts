@@ -1,6 +1,7 @@
 /**
- * `kest verify <passport.json|-> --jwks FILE [--sanitizers FILE] [--expected-tip HASH] [--partial-lineage] [--json]`:
- * the offline audit. Runs every check of docs/spec.md §2 against keys anchored in the JWKS.
+ * `kest verify <passport.json|-> --jwks FILE [--sanitizers FILE] [--roots FILE] [--expected-tip HASH] [--partial-lineage] [--json]`:
+ * the offline audit. Runs every check of docs/spec.md §2 against keys anchored in the JWKS. Without
+ * --roots the root entry's origin is reported as self-asserted (not checked).
  * Exit 0 valid, 1 invalid (prints code, reason, entry index and id), 2 usage or configuration error.
  */
 import { readFileSync } from 'node:fs';
@@ -16,6 +17,7 @@ import {
 } from '../../index.js';
 import { readPassportInput } from '../input.js';
 import { type CliIo, type CommandContext, EXIT } from '../io.js';
+import { loadRoots, SELF_ASSERTED_NOTE } from '../load-spans.js';
 
 function readJsonFile(path: string, what: string, command: Command): unknown {
   try {
@@ -31,6 +33,7 @@ function readJsonFile(path: string, what: string, command: Command): unknown {
 interface VerifyCliOptions {
   jwks: string[];
   sanitizers?: string;
+  roots?: string;
   expectedTip?: string;
   partialLineage?: boolean;
   json?: boolean;
@@ -48,12 +51,14 @@ function reportJson(report: VerificationReport) {
       taints: e.taints,
       hash: e.hash,
       sanitized: e.sanitized,
+      ...(e.origin ? { origin: e.origin } : {}),
     })),
     principals: report.principals,
     trustScore: report.trustScore,
     taints: report.taints,
     tipHash: report.tipHash ?? null,
     uncheckedTrust: report.uncheckedTrust,
+    origins: report.entries.some((e) => e.origin === 'self-asserted') ? 'self-asserted' : 'checked',
   };
 }
 
@@ -71,6 +76,10 @@ export function register(program: Command, context: CommandContext): void {
       (value: string, previous: string[] = []) => [...previous, value],
     )
     .option('--sanitizers <file>', 'sanitizer rules: {"sanitizers":[{"principal","may_remove","max_trust"}]}')
+    .option(
+      '--roots <file>',
+      'who may start a lineage (JSON or YAML): {"roots":[{"principal","max_source_trust"}]}; without it root origins are self-asserted',
+    )
     .option(
       '--expected-tip <hash>',
       'the chain tip the sender declared (kest.chain_tip): the last entry must hash to it',
@@ -95,6 +104,7 @@ function loadVerifier(options: VerifyCliOptions, command: Command): PassportVeri
     return new PassportVerifier({
       trust,
       sanitizers,
+      ...(options.roots ? { roots: loadRoots(options.roots) } : {}),
       ...(options.partialLineage ? { strictLineage: false } : {}),
     });
   } catch (err) {
@@ -140,8 +150,20 @@ function reportText(report: VerificationReport): string {
     (report.tipHash ? `tip ${report.tipHash}\n` : '') +
     (report.uncheckedTrust.length > 0
       ? `note: trust not recomputed for entries ${report.uncheckedTrust.join(', ')} (other runtimes)\n`
-      : '')
+      : '') +
+    originLines(report)
   );
+}
+
+/** One line per root entry: its origin claim and whether root rules checked it. */
+function originLines(report: VerificationReport): string {
+  const roots = report.entries.filter((e) => e.origin !== undefined);
+  const lines = roots.map(
+    (e) =>
+      `origin of entry ${e.index} (root by ${e.principal}): ${e.sourceType ?? 'unknown'}, trust ${e.trustScore}, ${e.origin}\n`,
+  );
+  const unchecked = roots.some((e) => e.origin === 'self-asserted');
+  return lines.join('') + (unchecked ? `${SELF_ASSERTED_NOTE}\n` : '');
 }
 
 function failureJson(err: KestVerificationError) {

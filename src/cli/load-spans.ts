@@ -2,8 +2,8 @@
  * Loading what an auditor points `kest audit` and `kest viz` at: the trust source (--jwks files or
  * a --bundle of SPIFFE bundles) and the sanitizer rules (--sanitizers). Errors name the flags.
  */
-import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
+import { readFileBounded } from '../entry/index.js';
 import { JwksTrustSource, KestConfigurationError, SanitizerPolicy, type TrustSource } from '../index.js';
 
 export interface TrustFiles {
@@ -49,7 +49,7 @@ async function loadBundle(bundle: string, trustDomain: string | undefined): Prom
 export function loadSanitizers(path: string): SanitizerPolicy {
   let doc: unknown;
   try {
-    doc = parseYaml(readFileSync(path, 'utf8'));
+    doc = parseYaml(readFileBounded(path));
   } catch (err) {
     throw new KestConfigurationError(`cannot read sanitizers ${path}: ${(err as Error).message}`, {
       cause: err,

@@ -4,6 +4,7 @@
  * 1 invalid input (e.g. a passport that fails verification), 2 usage or configuration error.
  */
 import { type Command, CommanderError, Command as CommanderProgram } from 'commander';
+import { escapeTerminal } from '../entry/index.js';
 import { KestError, PACKAGE_VERSION } from '../index.js';
 import * as audit from './commands/audit.js';
 import * as detect from './commands/detect.js';
@@ -60,10 +61,12 @@ export async function run(argv: readonly string[], io: CliIo = processIo): Promi
       return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
     }
     if (err instanceof KestError) {
-      io.stderr.write(`kest: ${err.code}: ${err.message}\n`);
+      io.stderr.write(`kest: ${err.code}: ${escapeTerminal(err.message)}\n`);
       return EXIT.usage;
     }
-    io.stderr.write(`kest: unexpected error: ${(err as Error)?.stack ?? String(err)}\n`);
+    io.stderr.write(
+      `kest: unexpected error: ${escapeTerminal((err as Error)?.stack ?? String(err), { keepLines: true })}\n`,
+    );
     return EXIT.usage;
   }
 }

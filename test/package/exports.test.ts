@@ -31,6 +31,9 @@ const expected: Record<string, string[]> = {
     'buildEntry',
     'signEntry',
     'parseSignedEntry',
+    'escapeTerminal',
+    'escapeJsonForTerminal',
+    'readFileBounded',
   ],
   './testing': ['MockIdentityProvider', 'MockPolicyEngine'],
   './spiffe': [

@@ -5,6 +5,7 @@
  */
 import type { Command } from 'commander';
 import { auditFile, formatReport, summarizeReports } from '../../audit/index.js';
+import { escapeJsonForTerminal, escapeTerminal } from '../../entry/index.js';
 import { KestConfigurationError, KestError } from '../../index.js';
 import type { CacheProvider } from '../../propagation/index.js';
 import { type CliIo, type CommandContext, EXIT } from '../io.js';
@@ -49,7 +50,7 @@ export async function runAudit(file: string, opts: AuditCommandOptions, io: CliI
     });
     const summary = summarizeReports(reports);
     if (opts.json) {
-      io.stdout.write(`${JSON.stringify({ summary, traces: reports }, null, 2)}\n`);
+      io.stdout.write(`${escapeJsonForTerminal(JSON.stringify({ summary, traces: reports }, null, 2))}\n`);
     } else {
       for (const r of reports) io.stdout.write(`${formatReport(r)}\n`);
       if (reports.length === 0) {
@@ -65,7 +66,7 @@ export async function runAudit(file: string, opts: AuditCommandOptions, io: CliI
     return summary.ok ? EXIT.ok : EXIT.invalid;
   } catch (err) {
     const msg = err instanceof KestError ? `${err.code}: ${err.message}` : (err as Error).message;
-    io.stderr.write(`kest audit: ${msg}\n`);
+    io.stderr.write(`kest audit: ${escapeTerminal(msg)}\n`);
     return EXIT.usage;
   } finally {
     await cache?.close().catch(() => undefined);

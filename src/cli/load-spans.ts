@@ -33,6 +33,7 @@ async function loadBundle(bundle: string, trustDomain: string | undefined): Prom
       cause: err,
     });
   }
+  if (!trustDomain) requireFederatedMap(bundle);
   // An audit reads old traces: each SVID is checked at its entry's signing time, not now.
   try {
     return trustDomain
@@ -42,6 +43,30 @@ async function loadBundle(bundle: string, trustDomain: string | undefined): Prom
     throw new KestConfigurationError(`cannot load bundle ${bundle}: ${(err as Error).message}`, {
       cause: err,
     });
+  }
+}
+
+/**
+ * Without --trust-domain the bundle must be a {"trust domain": bundle} map; a single bundle (JSON
+ * with "keys", PEM or DER) needs --trust-domain, and the error says so.
+ */
+function requireFederatedMap(bundle: string): void {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(readFileBounded(bundle));
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'ENOENT' || e.code === 'EFBIG' || e.code === 'EISDIR' || e.code === 'EACCES') {
+      throw new KestConfigurationError(`cannot read bundle ${bundle}: ${e.message}`, { cause: err });
+    }
+    throw new KestConfigurationError(
+      `${bundle} is not a JSON map of trust domains: for a single bundle (PEM, DER or JSON) give --trust-domain TD`,
+    );
+  }
+  if (typeof doc === 'object' && doc !== null && !Array.isArray(doc) && 'keys' in doc) {
+    throw new KestConfigurationError(
+      `${bundle} is a single SPIFFE bundle: give --trust-domain TD (or a {"trust domain": bundle} map)`,
+    );
   }
 }
 

@@ -14,6 +14,7 @@ import * as keygen from './commands/keygen.js';
 import * as verify from './commands/verify.js';
 import * as viz from './commands/viz.js';
 import { type CliIo, type CommandContext, EXIT, processIo } from './io.js';
+import { documentExitCodes } from './manners.js';
 
 /**
  * COMMANDS: one module per file in src/cli/commands/, each exporting `register(program, context)`.
@@ -45,6 +46,7 @@ function buildProgram(context: CommandContext): Command {
     .exitOverride()
     .showHelpAfterError('(run kest --help for usage)');
   for (const command of COMMANDS) command.register(program, context);
+  documentExitCodes(program);
   return program;
 }
 

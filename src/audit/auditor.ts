@@ -77,7 +77,10 @@ function markSuperseded(trace: TraceNodes): void {
   const byEntryId = new Map<string, Node[]>();
   for (const n of trace.nodes.values()) {
     const id = n.entry?.payload.entry_id;
-    if (id) byEntryId.set(id, [...(byEntryId.get(id) ?? []), n]);
+    if (!id) continue;
+    const list = byEntryId.get(id);
+    if (list) list.push(n);
+    else byEntryId.set(id, [n]);
   }
   for (const gap of trace.missing.values()) {
     const original = trace.nodes.get(gap.hash);

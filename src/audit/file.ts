@@ -3,6 +3,7 @@
 import { statSync } from 'node:fs';
 import { KestVerificationError } from '../errors.js';
 import type { SpanRecord } from '../telemetry/record.js';
+import { escapeTerminal } from '../wire/terminal.js';
 import { auditSpansUnchecked } from './audit-spans.js';
 import { DEFAULT_WORKER_MIN_SPANS, sharedPool, workerBudget, workerSettings } from './pool.js';
 import { readSpansFile } from './readers.js';
@@ -58,7 +59,7 @@ export function summarizeReports(reports: readonly AuditReport[]): AuditSummary 
 
 const short = (h: string) => `${h.slice(0, 12)}…`;
 
-/** Human-readable lines for one trace. */
+/** Human-readable lines for one trace; text from the entries is escaped for a terminal. */
 export function formatReport(r: AuditReport): string {
   const lines: string[] = [];
   const services = r.serviceNames.length > 0 ? ` [${r.serviceNames.join(', ')}]` : '';
@@ -101,5 +102,6 @@ export function formatReport(r: AuditReport): string {
   }
   if (r.unsignedSpans.length > 0) lines.push(`  ${r.unsignedSpans.length} Kest span(s) without a signature`);
   if (r.duplicates > 0) lines.push(`  ${r.duplicates} duplicate span(s) ignored`);
-  return lines.join('\n');
+  // Each line is one line: a newline or escape sequence inside an entry's field shows as \n, \e.
+  return lines.map((line) => escapeTerminal(line)).join('\n');
 }

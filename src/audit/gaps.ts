@@ -25,8 +25,10 @@ import type { AuditClaimCheck, AuditGap } from './report.js';
 export class TraceNodes {
   readonly nodes = new Map<string, Node>();
   readonly missing = new Map<string, AuditGap>();
-  /** Nodes whose parents are still to be looked up. */
+  /** Nodes whose parents are still to be looked up (read from #head on: shift() is O(n)). */
   readonly #queue: Node[];
+  #head = 0;
+  readonly #referrers = new Map<string, Set<string>>();
   /** Read order of nodes added while auditing: after every node read from the spans. */
   #order = 1_000_000_000;
 
@@ -59,13 +61,22 @@ export class TraceNodes {
       gap = { hash, referencedBy: [], via, recovered: null, entryId: undefined };
       this.missing.set(hash, gap);
     }
-    if (!gap.referencedBy.includes(by)) gap.referencedBy.push(by);
+    // A Set beside the list: N forged children of one missing root would make includes() quadratic.
+    let referrers = this.#referrers.get(hash);
+    if (!referrers) {
+      referrers = new Set(gap.referencedBy);
+      this.#referrers.set(hash, referrers);
+    }
+    if (!referrers.has(by)) {
+      referrers.add(by);
+      gap.referencedBy.push(by);
+    }
   }
 
   /** Look up the parents of every node added since the last call (and of those that adds). */
   drain(): void {
-    while (this.#queue.length > 0) {
-      const n = this.#queue.shift() as Node;
+    for (; this.#head < this.#queue.length; this.#head++) {
+      const n = this.#queue[this.#head] as Node;
       const by = n.entry?.payload.entry_id ?? n.span?.spanId ?? n.hash;
       for (const p of parentsOf(n)) this.need(p, by, 'parent');
     }

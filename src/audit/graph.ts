@@ -197,12 +197,13 @@ export function topologicalOrder(all: Node[], nodes: Map<string, Node>): Node[] 
   for (const n of sorted) {
     const present = [...new Set(parentsOf(n))].filter((p) => nodes.has(p) && p !== n.hash);
     pending.set(n, present.length);
-    for (const p of present) kids.set(p, [...(kids.get(p) ?? []), n]);
+    for (const p of present) pushTo(kids, p, n);
   }
   const ready = sorted.filter((n) => pending.get(n) === 0);
   const out: Node[] = [];
-  while (ready.length > 0) {
-    const n = ready.shift() as Node;
+  // A read cursor, not shift(): shift is O(n) per call on a long queue (N children of one root).
+  for (let head = 0; head < ready.length; head++) {
+    const n = ready[head] as Node;
     out.push(n);
     for (const c of kids.get(n.hash) ?? []) {
       const left = (pending.get(c) as number) - 1;
@@ -210,7 +211,7 @@ export function topologicalOrder(all: Node[], nodes: Map<string, Node>): Node[] 
       if (left === 0) {
         // keep `ready` sorted by read order
         let i = ready.length;
-        while (i > 0 && (ready[i - 1] as Node).order > c.order) i--;
+        while (i > head + 1 && (ready[i - 1] as Node).order > c.order) i--;
         ready.splice(i, 0, c);
       }
     }
@@ -224,22 +225,51 @@ export function topologicalOrder(all: Node[], nodes: Map<string, Node>): Node[] 
   return [...out.filter((n) => n.entry), ...out.filter((n) => !n.entry)];
 }
 
-/** @internal The leaf and its ancestors, in the given (topological) order. */
-export function ancestry(leaf: Node, ordered: Node[]): Node[] {
-  const byHash = new Map(ordered.map((n) => [n.hash, n]));
-  const keep = new Set<Node>([leaf]);
-  const stack = [leaf];
-  while (stack.length > 0) {
-    const n = stack.pop() as Node;
-    for (const p of parentsOf(n)) {
-      const parent = byHash.get(p);
-      if (parent && !keep.has(parent)) {
-        keep.add(parent);
-        stack.push(parent);
+/**
+ * @internal Each leaf's ancestry over one ordered list, indexed once: a branch costs its own size
+ * (times log of it, to keep the list's order), not the whole trace's. N forged children of one root
+ * are N branches of two entries, near-linear in N (issue 14 item 4); `visits` counts the work.
+ */
+export class AncestryIndex {
+  readonly #byHash: Map<string, Node>;
+  readonly #position: Map<Node, number>;
+  /** Nodes visited by every `of` call so far (for tests asserting the work stays near-linear). */
+  visits = 0;
+
+  constructor(ordered: readonly Node[]) {
+    this.#byHash = new Map(ordered.map((n) => [n.hash, n]));
+    this.#position = new Map(ordered.map((n, i) => [n, i]));
+  }
+
+  /** The leaf and its ancestors present in the list, in the list's (topological) order. */
+  of(leaf: Node): Node[] {
+    const keep = new Set<Node>([leaf]);
+    const stack = [leaf];
+    while (stack.length > 0) {
+      const n = stack.pop() as Node;
+      this.visits++;
+      for (const p of parentsOf(n)) {
+        const parent = this.#byHash.get(p);
+        if (parent && !keep.has(parent)) {
+          keep.add(parent);
+          stack.push(parent);
+        }
       }
     }
+    const at = (n: Node) => this.#position.get(n) ?? -1;
+    return [...keep].sort((a, b) => at(a) - at(b));
   }
-  return ordered.filter((n) => keep.has(n));
+}
+
+/** @internal The leaf and its ancestors, in the given (topological) order. */
+export function ancestry(leaf: Node, ordered: Node[]): Node[] {
+  return new AncestryIndex(ordered).of(leaf);
+}
+
+function pushTo<K, V>(map: Map<K, V[]>, key: K, value: V): void {
+  const list = map.get(key);
+  if (list) list.push(value);
+  else map.set(key, [value]);
 }
 
 /** @internal Each node's children present in the trace (by parent hash), in the given order. */
@@ -247,7 +277,7 @@ export function childrenOf(ordered: readonly Node[], nodes: ReadonlyMap<string, 
   const children = new Map<string, Node[]>();
   for (const n of ordered) {
     for (const p of parentsOf(n)) {
-      if (nodes.has(p)) children.set(p, [...(children.get(p) ?? []), n]);
+      if (nodes.has(p)) pushTo(children, p, n);
     }
   }
   return children;

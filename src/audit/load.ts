@@ -3,8 +3,10 @@
  * OTLP/JSON), with or without a trust source. Used by `kest viz`; the flags and their wording live
  * in src/cli/.
  */
-import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
 import type { CacheProvider } from '../propagation/cache.js';
+import { readFileBounded } from '../wire/bounded-file.js';
+import { LIMITS } from '../wire/constants.js';
 import { auditPassport, auditSpansUnchecked } from './audit-spans.js';
 import { detectFormat, readSpansFile } from './readers.js';
 import type { AuditOptions, AuditReport } from './report.js';
@@ -38,7 +40,7 @@ export interface LoadReportsOptions extends Partial<AuditOptions> {
 export async function loadReports(path: string, options: LoadReportsOptions = {}): Promise<AuditReport[]> {
   if (looksLikePassport(path)) {
     const { traceId: _t, ...rest } = options;
-    return [await auditPassport(readFileSync(path, 'utf8'), rest)];
+    return [await auditPassport(readFileBounded(path, LIMITS.maxPassportBytes + 4096), rest)];
   }
   const spans = await readSpansFile(path, options.traceId ? { traceId: options.traceId } : {});
   return auditSpansUnchecked(spans, options);

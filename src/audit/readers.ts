@@ -3,10 +3,36 @@
  * Kest's SQLite database, or OTLP/JSON (one ExportTraceServiceRequest per file or per line, as a
  * collector's file exporter writes them).
  */
-import { closeSync, createReadStream, openSync, readFileSync, readSync } from 'node:fs';
+import { closeSync, createReadStream, openSync, readSync } from 'node:fs';
 import { KestTelemetryError } from '../telemetry/errors.js';
 import type { AttributeValue, SpanRecord, SpanStatusName } from '../telemetry/record.js';
 import { openSpanDatabase } from '../telemetry/sqlite-exporter.js';
+import { readFileBounded } from '../wire/bounded-file.js';
+
+/**
+ * Bounds on what a span file may hold: a hostile or mistaken file (/dev/zero, a log without
+ * newlines) stops with a clear error instead of exhausting memory. A line carries at most a span
+ * with a whole passport (8 MiB at most) and its entry.
+ */
+export const SPAN_FILE_LIMITS = {
+  /** One JSON line: 32 MiB. */
+  maxLineBytes: 32 * 1024 * 1024,
+  /** A whole JSON-lines file: 2 GiB. */
+  maxFileBytes: 2 * 1024 * 1024 * 1024,
+  /** A file that is one (pretty-printed) JSON document: 256 MiB. */
+  maxDocumentBytes: 256 * 1024 * 1024,
+} as const;
+
+export interface SpanFileLimits {
+  maxLineBytes?: number;
+  maxFileBytes?: number;
+  maxDocumentBytes?: number;
+}
+
+export interface ReadSpansOptions extends SpanFileLimits {
+  /** Only this trace (a SQLite read selects it; JSON files are read whole). */
+  traceId?: string;
+}
 
 const SQLITE_MAGIC = 'SQLite format 3\0';
 
@@ -28,17 +54,17 @@ export function detectFormat(path: string): 'sqlite' | 'json' {
 }
 
 /** Read every span of a file (format detected). `traceId` limits a SQLite read to one trace. */
-export async function readSpansFile(path: string, options: { traceId?: string } = {}): Promise<SpanRecord[]> {
+export async function readSpansFile(path: string, options: ReadSpansOptions = {}): Promise<SpanRecord[]> {
   if (detectFormat(path) === 'sqlite') return readSqliteSpans(path, options);
-  return readJsonSpans(path);
+  return readJsonSpans(path, options);
 }
 
 /** JSON lines of SpanRecords or of OTLP requests, or one (pretty-printed) OTLP/JSON document. */
-export async function readJsonSpans(path: string): Promise<SpanRecord[]> {
+export async function readJsonSpans(path: string, limits: SpanFileLimits = {}): Promise<SpanRecord[]> {
   const out: SpanRecord[] = [];
   let lineNo = 0;
   let firstFailed = false;
-  for await (const line of jsonLines(path)) {
+  for await (const line of jsonLines(path, { ...SPAN_FILE_LIMITS, ...definedOnly(limits) })) {
     lineNo++;
     if (line.length === 0 || /^\s*$/.test(line)) continue;
     let value: unknown;
@@ -57,8 +83,13 @@ export async function readJsonSpans(path: string): Promise<SpanRecord[]> {
     // Not JSON lines: one JSON document over several lines.
     let value: unknown;
     try {
-      value = JSON.parse(readFileSync(path, 'utf8'));
+      value = JSON.parse(readFileBounded(path, limits.maxDocumentBytes ?? SPAN_FILE_LIMITS.maxDocumentBytes));
     } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EFBIG') {
+        throw new KestTelemetryError(`${path}: not JSON lines, and ${(err as Error).message}`, {
+          cause: err,
+        });
+      }
       throw new KestTelemetryError(`${path}: neither JSON lines nor a JSON document`, { cause: err });
     }
     pushValue(value, out, path);
@@ -71,30 +102,63 @@ export async function readJsonSpans(path: string): Promise<SpanRecord[]> {
  * at 0x0A is safe in UTF-8 and measured about twice as fast as node:readline on span files whose
  * lines carry whole passports.
  */
-async function* jsonLines(path: string): AsyncGenerator<string> {
+async function* jsonLines(path: string, limits: Required<SpanFileLimits>): AsyncGenerator<string> {
   // Bytes of a line that spans chunks (a list, so a very long line is joined once, not per chunk).
   let pending: Buffer[] = [];
-  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
-    let start = 0;
-    let nl = chunk.indexOf(10);
-    if (nl === -1) {
-      pending.push(chunk);
-      continue;
+  let pendingBytes = 0;
+  let fileBytes = 0;
+  let lineNo = 0;
+  const stream = createReadStream(path, { highWaterMark: 1 << 20 });
+  try {
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      fileBytes += chunk.length;
+      if (fileBytes > limits.maxFileBytes) {
+        throw new KestTelemetryError(
+          `${path}: larger than ${limits.maxFileBytes} bytes (the span file limit)`,
+        );
+      }
+      let start = 0;
+      let nl = chunk.indexOf(10);
+      if (nl === -1) {
+        pending.push(chunk);
+        pendingBytes += chunk.length;
+        if (pendingBytes > limits.maxLineBytes) throw lineTooLong(path, lineNo + 1, limits.maxLineBytes);
+        continue;
+      }
+      if (pending.length > 0) {
+        if (pendingBytes + nl > limits.maxLineBytes) throw lineTooLong(path, lineNo + 1, limits.maxLineBytes);
+        pending.push(chunk.subarray(0, nl));
+        lineNo++;
+        yield* splitCr(Buffer.concat(pending).toString('utf8'));
+        pending = [];
+        pendingBytes = 0;
+        start = nl + 1;
+        nl = chunk.indexOf(10, start);
+      }
+      for (; nl !== -1; nl = chunk.indexOf(10, start)) {
+        if (nl - start > limits.maxLineBytes) throw lineTooLong(path, lineNo + 1, limits.maxLineBytes);
+        lineNo++;
+        yield* splitCr(chunk.toString('utf8', start, nl));
+        start = nl + 1;
+      }
+      if (start < chunk.length) {
+        pending.push(chunk.subarray(start));
+        pendingBytes = chunk.length - start;
+        if (pendingBytes > limits.maxLineBytes) throw lineTooLong(path, lineNo + 1, limits.maxLineBytes);
+      }
     }
-    if (pending.length > 0) {
-      pending.push(chunk.subarray(0, nl));
-      yield* splitCr(Buffer.concat(pending).toString('utf8'));
-      pending = [];
-      start = nl + 1;
-      nl = chunk.indexOf(10, start);
-    }
-    for (; nl !== -1; nl = chunk.indexOf(10, start)) {
-      yield* splitCr(chunk.toString('utf8', start, nl));
-      start = nl + 1;
-    }
-    if (start < chunk.length) pending.push(chunk.subarray(start));
+  } finally {
+    stream.destroy();
   }
   if (pending.length > 0) yield* splitCr(Buffer.concat(pending).toString('utf8'));
+}
+
+function lineTooLong(path: string, lineNo: number, max: number): KestTelemetryError {
+  return new KestTelemetryError(`${path}:${lineNo}: line longer than ${max} bytes (the span line limit)`);
+}
+
+function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
 function splitCr(line: string): string[] {

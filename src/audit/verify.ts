@@ -7,7 +7,7 @@ import type { SignedEntry } from '../entry/signed.js';
 import { KestVerificationError } from '../errors.js';
 import { Passport } from '../passport/passport.js';
 import { PassportVerifier, type VerificationReport } from '../passport/verifier.js';
-import { ancestry, type Node, parentsOf } from './graph.js';
+import { AncestryIndex, type Node, parentsOf } from './graph.js';
 import type { AuditBranch, AuditOptions } from './report.js';
 
 type RunResult = { ok: true; report: VerificationReport } | { ok: false; error: KestVerificationError };
@@ -41,6 +41,9 @@ export class DagVerifier {
     return this.#rootsChecked;
   }
 
+  /** @internal The ancestry index of the last branch-by-branch verification (work counts in tests). */
+  lastAncestry: AncestryIndex | undefined;
+
   /** Whether there is a trust source to verify with. */
   get anchored(): boolean {
     return this.#single !== undefined;
@@ -68,8 +71,10 @@ export class DagVerifier {
     }
     const branches: AuditBranch[] = [];
     const single = leaves.length === 1 ? whole : undefined;
+    const ancestry = new AncestryIndex(verifiable); // indexed once for every leaf
+    this.lastAncestry = ancestry;
     for (const leaf of leaves) {
-      const branch = single ? verifiable : ancestry(leaf, verifiable);
+      const branch = single ? verifiable : ancestry.of(leaf);
       const result = single ?? (await this.#run(branch));
       branches.push(branchOutcome(leaf, branch, result));
     }

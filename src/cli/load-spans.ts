@@ -2,8 +2,8 @@
  * Loading what an auditor points `kest audit` and `kest viz` at: the trust source (--jwks files or
  * a --bundle of SPIFFE bundles) and the sanitizer rules (--sanitizers). Errors name the flags.
  */
-import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
+import { readFileBounded } from '../entry/index.js';
 import {
   JwksTrustSource,
   KestConfigurationError,
@@ -40,6 +40,7 @@ async function loadBundle(bundle: string, trustDomain: string | undefined): Prom
       cause: err,
     });
   }
+  if (!trustDomain) requireFederatedMap(bundle);
   // An audit reads old traces: each SVID is checked at its entry's signing time, not now.
   try {
     return trustDomain
@@ -52,11 +53,35 @@ async function loadBundle(bundle: string, trustDomain: string | undefined): Prom
   }
 }
 
+/**
+ * Without --trust-domain the bundle must be a {"trust domain": bundle} map; a single bundle (JSON
+ * with "keys", PEM or DER) needs --trust-domain, and the error says so.
+ */
+function requireFederatedMap(bundle: string): void {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(readFileBounded(bundle));
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'ENOENT' || e.code === 'EFBIG' || e.code === 'EISDIR' || e.code === 'EACCES') {
+      throw new KestConfigurationError(`cannot read bundle ${bundle}: ${e.message}`, { cause: err });
+    }
+    throw new KestConfigurationError(
+      `${bundle} is not a JSON map of trust domains: for a single bundle (PEM, DER or JSON) give --trust-domain TD`,
+    );
+  }
+  if (typeof doc === 'object' && doc !== null && !Array.isArray(doc) && 'keys' in doc) {
+    throw new KestConfigurationError(
+      `${bundle} is a single SPIFFE bundle: give --trust-domain TD (or a {"trust domain": bundle} map)`,
+    );
+  }
+}
+
 /** Sanitizer rules from JSON or YAML: {"sanitizers":[{"principal","may_remove","max_trust"}]}. */
 export function loadSanitizers(path: string): SanitizerPolicy {
   let doc: unknown;
   try {
-    doc = parseYaml(readFileSync(path, 'utf8'));
+    doc = parseYaml(readFileBounded(path));
   } catch (err) {
     throw new KestConfigurationError(`cannot read sanitizers ${path}: ${(err as Error).message}`, {
       cause: err,
@@ -72,7 +97,7 @@ export function loadSanitizers(path: string): SanitizerPolicy {
 export function loadRoots(path: string): readonly RootRule[] {
   let doc: unknown;
   try {
-    doc = parseYaml(readFileSync(path, 'utf8'));
+    doc = parseYaml(readFileBounded(path));
   } catch (err) {
     throw new KestConfigurationError(`cannot read roots ${path}: ${(err as Error).message}`, { cause: err });
   }

@@ -6,6 +6,7 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { processIo } from './io.js';
+import { exitQuietlyOnEpipe } from './manners.js';
 import { run } from './run.js';
 
 /** True when node was started on this file (directly, or through the npm bin symlink). */
@@ -19,4 +20,7 @@ function isBinEntry(): boolean {
   }
 }
 
-if (isBinEntry()) process.exitCode = await run(process.argv.slice(2), processIo);
+if (isBinEntry()) {
+  exitQuietlyOnEpipe(process.stdout, (code) => process.exit(code));
+  process.exitCode = await run(process.argv.slice(2), processIo);
+}

@@ -4,6 +4,7 @@
  * 1 invalid input (e.g. a passport that fails verification), 2 usage or configuration error.
  */
 import { type Command, CommanderError, Command as CommanderProgram } from 'commander';
+import { escapeTerminal } from '../entry/index.js';
 import { KestError, PACKAGE_VERSION } from '../index.js';
 import * as audit from './commands/audit.js';
 import * as detect from './commands/detect.js';
@@ -13,6 +14,7 @@ import * as keygen from './commands/keygen.js';
 import * as verify from './commands/verify.js';
 import * as viz from './commands/viz.js';
 import { type CliIo, type CommandContext, EXIT, processIo } from './io.js';
+import { documentExitCodes } from './manners.js';
 
 /**
  * COMMANDS: one module per file in src/cli/commands/, each exporting `register(program, context)`.
@@ -44,6 +46,7 @@ function buildProgram(context: CommandContext): Command {
     .exitOverride()
     .showHelpAfterError('(run kest --help for usage)');
   for (const command of COMMANDS) command.register(program, context);
+  documentExitCodes(program);
   return program;
 }
 
@@ -60,10 +63,12 @@ export async function run(argv: readonly string[], io: CliIo = processIo): Promi
       return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
     }
     if (err instanceof KestError) {
-      io.stderr.write(`kest: ${err.code}: ${err.message}\n`);
+      io.stderr.write(`kest: ${err.code}: ${escapeTerminal(err.message)}\n`);
       return EXIT.usage;
     }
-    io.stderr.write(`kest: unexpected error: ${(err as Error)?.stack ?? String(err)}\n`);
+    io.stderr.write(
+      `kest: unexpected error: ${escapeTerminal((err as Error)?.stack ?? String(err), { keepLines: true })}\n`,
+    );
     return EXIT.usage;
   }
 }

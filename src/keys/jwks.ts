@@ -1,6 +1,6 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { KestConfigurationError, KestVerificationError } from '../errors.js';
+import { readFileBounded } from '../wire/bounded-file.js';
 import type { PublicJwk } from '../wire/jwk.js';
 import { algForKey } from '../wire/jws.js';
 import type { KeyRequest, TrustSource } from './trust-source.js';
@@ -32,7 +32,7 @@ export class JwksTrustSource implements TrustSource {
     return new JwksTrustSource(
       ...paths.map((p) => {
         try {
-          return JSON.parse(readFileSync(p, 'utf8'));
+          return JSON.parse(readFileBounded(p));
         } catch (err) {
           throw new KestConfigurationError(`cannot read JWKS ${p}: ${(err as Error).message}`, {
             cause: err,

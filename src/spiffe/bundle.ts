@@ -6,7 +6,7 @@
  * never serve a stale validation.
  */
 import { createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readBytesBounded, readFileBounded } from '../wire/bounded-file.js';
 import { derToPem, type ParsedCertificate, parseCertificate, parseCertificates } from './certificate.js';
 import { KestSpiffeError } from './errors.js';
 import { TrustDomain } from './spiffeid.js';
@@ -103,7 +103,7 @@ export class SpiffeBundle implements BundleSource {
   static load(trustDomain: TrustDomain | string, path: string): SpiffeBundle {
     let data: Buffer;
     try {
-      data = readFileSync(path);
+      data = readBytesBounded(path);
     } catch (err) {
       throw new KestSpiffeError('invalid_bundle', `cannot read bundle ${path}: ${(err as Error).message}`, {
         cause: err,
@@ -175,7 +175,7 @@ export class BundleSet implements BundleSource {
   static load(path: string): BundleSet {
     let doc: unknown;
     try {
-      doc = JSON.parse(readFileSync(path, 'utf8'));
+      doc = JSON.parse(readFileBounded(path));
     } catch (err) {
       throw new KestSpiffeError(
         'invalid_bundle',

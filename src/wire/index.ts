@@ -1,5 +1,6 @@
 /** The wire format (docs/spec.md §1–§2): JCS, base64url, JWS compact, hashes, UUIDv7, wire constants. */
 export { b64urlDecode, b64urlEncode } from './base64url.js';
+export { fileTooLarge, MAX_CONFIG_FILE_BYTES, readBytesBounded, readFileBounded } from './bounded-file.js';
 export { canonicalBytes, canonicalize } from './canonical.js';
 export * from './constants.js';
 export { canonicalHash, entryHash, isSha256Hex, sha256Hex } from './hash.js';
@@ -14,4 +15,5 @@ export {
   signJws,
   verifyJwsSignature,
 } from './jws.js';
+export { escapeJsonForTerminal, escapeTerminal } from './terminal.js';
 export { isUuid, isUuidV7, uuidv7 } from './uuid.js';

@@ -32,6 +32,9 @@ const expected: Record<string, string[]> = {
     'buildEntry',
     'signEntry',
     'parseSignedEntry',
+    'escapeTerminal',
+    'escapeJsonForTerminal',
+    'readFileBounded',
   ],
   './testing': ['MockIdentityProvider', 'MockPolicyEngine'],
   './spiffe': [

@@ -6,8 +6,10 @@
  */
 import type { Command } from 'commander';
 import { auditFile, formatReport, summarizeReports } from '../../audit/index.js';
+import { escapeJsonForTerminal, escapeTerminal } from '../../entry/index.js';
 import { KestConfigurationError, KestError } from '../../index.js';
 import type { CacheProvider } from '../../propagation/index.js';
+import { startProgress, summaryLine, totalsLine } from '../audit-output.js';
 import { type CliIo, type CommandContext, EXIT } from '../io.js';
 import { loadRoots, loadSanitizers, loadTrustSource, SELF_ASSERTED_NOTE } from '../load-spans.js';
 
@@ -21,6 +23,7 @@ export interface AuditCommandOptions {
   redis?: string;
   workers?: string;
   json?: boolean;
+  summary?: boolean;
 }
 
 /** The command's work, returning the exit code. */
@@ -43,6 +46,7 @@ export async function runAudit(file: string, opts: AuditCommandOptions, io: CliI
       const { RedisCacheProvider } = await import('../../propagation/redis.js');
       cache = new RedisCacheProvider({ url: opts.redis });
     }
+    const stopProgress = startProgress(io.stderr, file);
     const reports = await auditFile(file, {
       trust,
       ...(sanitizers ? { sanitizers } : {}),
@@ -50,28 +54,28 @@ export async function runAudit(file: string, opts: AuditCommandOptions, io: CliI
       ...(cache ? { cache } : {}),
       ...(opts.trace ? { traceId: opts.trace } : {}),
       ...(workers !== undefined ? { workers } : {}),
-    });
+    }).finally(stopProgress);
     const summary = summarizeReports(reports);
     if (opts.json) {
       const origins = roots ? 'checked' : 'self-asserted';
-      io.stdout.write(`${JSON.stringify({ summary, origins, traces: reports }, null, 2)}\n`);
+      io.stdout.write(
+        `${escapeJsonForTerminal(JSON.stringify({ summary, origins, traces: reports }, null, 2))}\n`,
+      );
     } else {
-      for (const r of reports) io.stdout.write(`${formatReport(r)}\n`);
+      for (const r of reports) io.stdout.write(`${opts.summary ? summaryLine(r) : formatReport(r)}\n`);
       if (reports.length === 0) {
         io.stderr.write(
           opts.trace ? `no Kest spans for trace ${opts.trace} in ${file}\n` : `no Kest spans in ${file}\n`,
         );
       } else {
-        io.stdout.write(
-          `${summary.traces} trace(s): ${summary.verified} verified, ${summary.failed} failed, ${summary.incomplete} incomplete; ${summary.entries} entries, ${summary.gaps} gap(s), ${summary.forks} fork(s)\n`,
-        );
+        io.stdout.write(`${totalsLine(summary)}\n`);
         if (!roots) io.stdout.write(`${SELF_ASSERTED_NOTE}\n`);
       }
     }
     return summary.ok ? EXIT.ok : EXIT.invalid;
   } catch (err) {
     const msg = err instanceof KestError ? `${err.code}: ${err.message}` : (err as Error).message;
-    io.stderr.write(`kest audit: ${msg}\n`);
+    io.stderr.write(`kest audit: ${escapeTerminal(msg)}\n`);
     return EXIT.usage;
   } finally {
     await cache?.close().catch(() => undefined);
@@ -109,6 +113,7 @@ export function register(program: Command, context: CommandContext): void {
       'worker threads besides the main one (0: none; default: one per other core, at most 3)',
     )
     .option('--json', 'print the reports as JSON')
+    .option('--summary', 'one line per trace and the totals, instead of every entry')
     .action(async (file: string, opts: AuditCommandOptions) => {
       context.exitCode = await runAudit(file, opts, context.io);
     });

@@ -45,6 +45,14 @@ export function register(program: Command, { io }: CommandContext): void {
         return;
       }
       const { kind, workloadId, source, reasons, provider } = detection;
+      if (options.spiffeId && kind !== 'spire') {
+        // The operator asked for one SPIFFE ID: another identity is not an answer to that.
+        await (provider as { close?: () => Promise<void> }).close?.();
+        command.error(
+          `kest detect: SPIFFE ID ${options.spiffeId} was not issued here (${reasons.join('; ') || `found ${kind} instead`})`,
+          { exitCode: 2 },
+        );
+      }
       const providerName = provider.constructor.name;
       if (options.json) {
         io.stdout.write(

@@ -3,12 +3,14 @@
  * principal, trust, taints, parents. Parses strictly but does NOT verify signatures (use verify).
  */
 import type { Command } from 'commander';
-import { ROOT_PARENT } from '../../entry/index.js';
+import { escapeJsonForTerminal, escapeTerminal, ROOT_PARENT } from '../../entry/index.js';
 import { KestPassportError, Passport } from '../../index.js';
 import { readPassportInput } from '../input.js';
 import { type CommandContext, EXIT } from '../io.js';
 
-function clip(text: string, max: number): string {
+/** Escaped first (an entry's text is attacker-chosen), then clipped to the column. */
+function clip(raw: string, max: number): string {
+  const text = escapeTerminal(raw);
   return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
 }
 
@@ -31,7 +33,7 @@ export function renderTable(passport: Passport): string {
       clip(p.labels.principal ?? '', 72),
       String(p.trust_score),
       p.taints.length > 0 ? clip(p.taints.join(','), 48) : '-',
-      parents,
+      escapeTerminal(parents),
     ];
   });
   const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => (r[c] as string).length)));
@@ -57,7 +59,7 @@ export function register(program: Command, context: CommandContext): void {
         passport = Passport.deserialize(text);
       } catch (err) {
         if (!(err instanceof KestPassportError)) throw err;
-        io.stderr.write(`kest inspect: ${err.code}: ${err.message}\n`);
+        io.stderr.write(`kest inspect: ${err.code}: ${escapeTerminal(err.message)}\n`);
         context.exitCode = EXIT.invalid;
         return;
       }
@@ -68,7 +70,7 @@ export function register(program: Command, context: CommandContext): void {
           header: e.header,
           payload: e.payload,
         }));
-        io.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+        io.stdout.write(`${escapeJsonForTerminal(JSON.stringify(out, null, 2))}\n`);
       } else {
         io.stdout.write(
           `${passport.length} entr${passport.length === 1 ? 'y' : 'ies'} (not verified: run kest verify)\n` +

@@ -4,9 +4,8 @@
  * --roots the root entry's origin is reported as self-asserted (not checked).
  * Exit 0 valid, 1 invalid (prints code, reason, entry index and id), 2 usage or configuration error.
  */
-import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { isSha256Hex } from '../../entry/index.js';
+import { escapeJsonForTerminal, escapeTerminal, isSha256Hex, readFileBounded } from '../../entry/index.js';
 import {
   JwksTrustSource,
   KestError,
@@ -21,10 +20,11 @@ import { loadRoots, SELF_ASSERTED_NOTE } from '../load-spans.js';
 
 function readJsonFile(path: string, what: string, command: Command): unknown {
   try {
-    return JSON.parse(readFileSync(path, 'utf8'));
+    return JSON.parse(readFileBounded(path));
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    return command.error(`kest verify: cannot read ${what} ${path}: ${e.code ?? e.message}`, {
+    const why = e.code === 'EFBIG' ? e.message : (e.code ?? e.message);
+    return command.error(`kest verify: cannot read ${what} ${escapeTerminal(path)}: ${escapeTerminal(why)}`, {
       exitCode: EXIT.usage,
     });
   }
@@ -109,7 +109,7 @@ function loadVerifier(options: VerifyCliOptions, command: Command): PassportVeri
     });
   } catch (err) {
     if (err instanceof KestError && !(err instanceof KestVerificationError)) {
-      return command.error(`kest verify: ${err.message}`, { exitCode: EXIT.usage });
+      return command.error(`kest verify: ${escapeTerminal(err.message)}`, { exitCode: EXIT.usage });
     }
     throw err;
   }
@@ -133,11 +133,15 @@ async function runVerify(
       text,
       options.expectedTip ? { expectedTip: options.expectedTip } : {},
     );
-    io.stdout.write(options.json ? `${JSON.stringify(reportJson(report))}\n` : reportText(report));
+    io.stdout.write(
+      options.json ? `${escapeJsonForTerminal(JSON.stringify(reportJson(report)))}\n` : reportText(report),
+    );
     return EXIT.ok;
   } catch (err) {
     if (!(err instanceof KestVerificationError)) throw err;
-    io.stdout.write(options.json ? `${JSON.stringify(failureJson(err))}\n` : failureText(err));
+    io.stdout.write(
+      options.json ? `${escapeJsonForTerminal(JSON.stringify(failureJson(err)))}\n` : failureText(err),
+    );
     return EXIT.invalid;
   }
 }
@@ -146,7 +150,7 @@ function reportText(report: VerificationReport): string {
   const n = report.entries.length;
   return (
     `VALID: ${n} entr${n === 1 ? 'y' : 'ies'}, ${report.principals.length} principal(s), ` +
-    `trust ${report.trustScore ?? '-'}, taints [${report.taints.join(', ')}]\n` +
+    `trust ${report.trustScore ?? '-'}, taints [${escapeTerminal(report.taints.join(', '))}]\n` +
     (report.tipHash ? `tip ${report.tipHash}\n` : '') +
     (report.uncheckedTrust.length > 0
       ? `note: trust not recomputed for entries ${report.uncheckedTrust.join(', ')} (other runtimes)\n`
@@ -179,5 +183,6 @@ function failureJson(err: KestVerificationError) {
 
 function failureText(err: KestVerificationError): string {
   const where = err.index >= 0 ? ` at entry ${err.index}${err.entryId ? ` (${err.entryId})` : ''}` : '';
-  return `INVALID: ${err.code} ${err.reason}${where}\n${err.message}\n`;
+  // The message and entry id may quote a forged entry: one escaped line each.
+  return `INVALID: ${escapeTerminal(`${err.code} ${err.reason}${where}`)}\n${escapeTerminal(err.message)}\n`;
 }

@@ -7,6 +7,7 @@
 import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { type AuditReport, loadReports, renderDot, renderHtml, renderMermaid } from '../../audit/index.js';
+import { escapeTerminal } from '../../entry/index.js';
 import { KestError } from '../../index.js';
 import { type CliIo, type CommandContext, EXIT } from '../io.js';
 import { loadSanitizers, loadTrustSource } from '../load-spans.js';
@@ -59,12 +60,13 @@ export async function runViz(input: string, opts: VizCommandOptions, io: CliIo):
       writeFileSync(opts.output, text);
       io.stderr.write(`wrote ${format} for ${reports.length} trace(s) to ${opts.output}\n`);
     } else {
-      io.stdout.write(text);
+      // A file keeps the document as drawn; a terminal gets its control characters escaped.
+      io.stdout.write(escapeTerminal(text, { keepLines: true }));
     }
     return EXIT.ok;
   } catch (err) {
     const msg = err instanceof KestError ? `${err.code}: ${err.message}` : (err as Error).message;
-    io.stderr.write(`kest viz: ${msg}\n`);
+    io.stderr.write(`kest viz: ${escapeTerminal(msg)}\n`);
     return EXIT.usage;
   }
 }

@@ -38,6 +38,7 @@ export {
   verified,
 } from './hook/index.js';
 export { Ed25519Key, jwkThumbprint } from './identity/ed25519.js';
+export { type FileIdentityOptions, FileIdentityProvider } from './identity/file.js';
 export { LocalEd25519Provider } from './identity/local.js';
 export type { IdentityProvider, PublicJwk, SigningKey, SignOptions } from './identity/provider.js';
 export { JwksTrustSource } from './keys/jwks.js';

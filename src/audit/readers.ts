@@ -6,7 +6,7 @@
 import { closeSync, createReadStream, openSync, readSync } from 'node:fs';
 import { KestTelemetryError } from '../telemetry/errors.js';
 import type { AttributeValue, SpanRecord, SpanStatusName } from '../telemetry/record.js';
-import { openSpanDatabase } from '../telemetry/sqlite-exporter.js';
+import { openSpanDatabase } from '../telemetry/sqlite-db.js';
 import { readFileBounded } from '../wire/bounded-file.js';
 
 /**
@@ -337,7 +337,7 @@ interface SpanRow {
   scope_name: string | null;
 }
 
-/** Rows of Kest's spans table (telemetry/sqlite-exporter.ts), in insertion order. */
+/** Rows of Kest's spans table (telemetry/sqlite-db.ts), in insertion order. */
 export function readSqliteSpans(path: string, options: { traceId?: string } = {}): SpanRecord[] {
   const db = openSpanDatabase(path, { readonly: true });
   try {

@@ -38,6 +38,14 @@ export class Ed25519Key implements SigningKey {
     return new Ed25519Key(privateKey, publicKey);
   }
 
+  /** An existing Ed25519 private key (e.g. loaded from a JWK file). */
+  static fromPrivateKey(privateKey: KeyObject): Ed25519Key {
+    if (privateKey.type !== 'private' || privateKey.asymmetricKeyType !== 'ed25519') {
+      throw new Error('not an Ed25519 private key');
+    }
+    return new Ed25519Key(privateKey, createPublicKey(privateKey));
+  }
+
   /** Deterministic key from a 32-byte seed (tests, fixtures). */
   static fromSeed(seed: Uint8Array): Ed25519Key {
     if (seed.length !== 32) throw new Error('Ed25519 seed must be 32 bytes');

@@ -17,10 +17,5 @@ export {
   type KestTelemetryHandle,
   type KestTelemetryOptions,
 } from './setup.js';
-export {
-  insertRecords,
-  openSpanDatabase,
-  SPANS_SCHEMA,
-  type SqliteExporterOptions,
-  SqliteSpanExporter,
-} from './sqlite-exporter.js';
+export { insertRecords, openSpanDatabase, SPANS_SCHEMA, type SpanDatabase } from './sqlite-db.js';
+export { type SqliteExporterOptions, SqliteSpanExporter } from './sqlite-exporter.js';

@@ -81,7 +81,7 @@ describe('kest keygen', () => {
 
   it('refuses to overwrite without --force (exit 2), overwrites with it', async () => {
     const before = readFileSync(join(keyDir('a'), 'kest-jwks.json'), 'utf8');
-    const r = await kest(['keygen', '--out-dir', keyDir('a')]);
+    const r = await kest(['keygen', '--out-dir', keyDir('a'), '--principal', 'spiffe://cli.kest/frontend']);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/exists/);
     expect(readFileSync(join(keyDir('a'), 'kest-jwks.json'), 'utf8')).toBe(before);

@@ -1,13 +1,13 @@
 /**
- * `kest keygen --out-dir DIR [--principal ID] [--force]`: a fresh Ed25519 key pair for a workload.
- * Writes the private JWK (mode 0600) and a public JWKS whose key names its principal — the form
- * `kest verify --jwks` and JwksTrustSource anchor.
+ * `kest keygen --out-dir DIR --principal SPIFFE_ID [--force]`: a fresh Ed25519 key pair for a
+ * workload. Writes the private JWK (mode 0600, loaded by FileIdentityProvider.fromFile) and a public
+ * JWKS whose key names its principal — the form `kest verify --jwks` and JwksTrustSource anchor.
  */
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { Ed25519Key } from '../../index.js';
+import { SpiffeId } from '../../spiffe/spiffeid.js';
 import type { CommandContext } from '../io.js';
 
 export const PRIVATE_FILE = 'kest-private.jwk.json';
@@ -15,7 +15,7 @@ export const JWKS_FILE = 'kest-jwks.json';
 
 interface KeygenOptions {
   outDir: string;
-  principal?: string;
+  principal: string;
   force?: boolean;
   json?: boolean;
 }
@@ -31,13 +31,17 @@ export function register(program: Command, { io }: CommandContext): void {
     .command('keygen')
     .description('generate an Ed25519 key: private JWK (0600) and public JWKS anchored to a principal')
     .requiredOption('--out-dir <dir>', 'directory to write the key files to (created if missing)')
-    .option('--principal <id>', 'workload id the key signs for (labels.principal)')
+    .requiredOption('--principal <spiffe-id>', 'SPIFFE ID the key signs for (labels.principal)')
     .option('--force', 'overwrite existing key files')
     .option('--json', 'print the result as JSON')
     .action((options: KeygenOptions, command: Command) => {
-      const principal = options.principal ?? `spiffe://kest.local/workload/${hostname()}`;
-      if (principal.trim().length === 0 || principal.length > 2048) {
-        command.error('kest keygen: --principal must be a non-empty workload id', { exitCode: 2 });
+      const principal = options.principal;
+      try {
+        SpiffeId.parse(principal);
+      } catch (err) {
+        command.error(`kest keygen: --principal ${JSON.stringify(principal)}: ${(err as Error).message}`, {
+          exitCode: 2,
+        });
       }
       const dir = resolve(options.outDir);
       const privatePath = join(dir, PRIVATE_FILE);
@@ -72,7 +76,7 @@ export function register(program: Command, { io }: CommandContext): void {
         io.stdout.write(`${JSON.stringify(result)}\n`);
       } else {
         io.stdout.write(
-          `principal ${principal}\nkid       ${key.kid}\nprivate   ${privatePath} (mode 0600: keep it secret)\n` +
+          `principal ${principal}\nkid       ${key.kid}\nprivate   ${privatePath} (mode 0600: keep it secret; FileIdentityProvider.fromFile loads it)\n` +
             `jwks      ${jwksPath} (give this to verifiers: kest verify --jwks ${jwksPath})\n`,
         );
       }

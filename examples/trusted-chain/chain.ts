@@ -3,6 +3,9 @@
  * own identity, each calling the next with the Kest propagator. Each returns
  * `{"service": name, "next": <what the next returned>}`, the last `{"service", "status": "end_of_chain"}`.
  */
+
+import type { RequestListener } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
 import { getCurrentPassport, runWithPassport } from '../../src/context/context.js';
 import { kestVerified } from '../../src/hook/verified.js';
 import type { KestHttpOptions } from '../../src/http/core.js';
@@ -28,6 +31,10 @@ export interface HopConfig {
   tamper?: (passport: Passport) => Passport | Promise<Passport>;
   /** Server options of this hop (trust, cache, identity interceptor, onRefusal, ...). */
   kest: KestHttpOptions;
+  /** Serve over TLS (e.g. SPIFFE mutual TLS, mtls.ts). Default plain HTTP. */
+  https?: (listener: RequestListener) => HttpsServer;
+  /** The fetch this hop calls the next one with (e.g. over mTLS). Default the global fetch. */
+  fetch?: typeof globalThis.fetch;
 }
 
 export interface ChainConfig {
@@ -78,11 +85,14 @@ export async function startChain(config: ChainConfig): Promise<RunningChain> {
     for (let i = config.hops.length - 1; i >= 0; i--) {
       const hop = config.hops[i] as HopConfig;
       const downstream = next;
+      const hopFetch = hop.fetch
+        ? createKestFetch({ propagateTo: ['127.0.0.1'], ...(config.propagation ?? {}), fetch: hop.fetch })
+        : kestFetch;
       const handle = kestVerified(
         async (): Promise<HopResult> => {
           calls.set(hop.name, (calls.get(hop.name) ?? 0) + 1);
           if (!downstream) return { service: hop.name, status: 'end_of_chain' };
-          const send = () => kestFetch(downstream);
+          const send = () => hopFetch(downstream);
           const res = hop.tamper
             ? await runWithPassport(await hop.tamper(getCurrentPassport()), send)
             : await send();
@@ -108,6 +118,7 @@ export async function startChain(config: ChainConfig): Promise<RunningChain> {
         path,
         kest: hop.kest,
         handler: () => handle(),
+        ...(hop.https ? { https: hop.https } : {}),
       });
       services.unshift(service);
       next = service.url;

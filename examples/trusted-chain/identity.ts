@@ -41,6 +41,9 @@ export interface DemoIdentities {
   auditArgs: string;
   /** Human description for the banner. */
   description: string;
+  /** spiffe: each hop's X509Source (its SVID for mutual TLS, mtls.ts), and the agent's socket path. */
+  sources?: X509Source[];
+  agentSocket?: string;
   close(): Promise<void>;
 }
 
@@ -86,9 +89,10 @@ async function spiffeIdentities(
   // A short path: Unix socket paths are limited to ~107 bytes.
   const socketDir = mkdtempSync(join(tmpdir(), 'kest-demo-'));
   const trustFile = join(outDir, 'bundle.json');
+  const agentSocket = join(socketDir, 'agent.sock');
   const agent = await DevAgent.start({
     trustDomain: SPIFFE_TRUST_DOMAIN,
-    socket: join(socketDir, 'agent.sock'),
+    socket: agentSocket,
     workloads: hops.map((h) => `/${h.name}`),
     bundleOut: trustFile,
   });
@@ -119,5 +123,7 @@ async function spiffeIdentities(
     auditArgs: `--bundle ${trustFile} --trust-domain ${SPIFFE_TRUST_DOMAIN}`,
     description: `SPIREProvider per service: ES256 X.509-SVIDs from the dev Workload API (${agent.address}, trust domain ${SPIFFE_TRUST_DOMAIN}); verifiers anchor in the bundle`,
     close,
+    sources: providers.map((p) => p.source as X509Source),
+    agentSocket,
   };
 }

@@ -10,7 +10,8 @@
  *   npm run demo -- --tamper=inflate     hop2 inflates its own trust: refused, audit names entry 1
  *   npm run demo -- --attack=reroot      hop2 drops hop1's entry, re-roots as `system`: unauthorized_root
  *   npm run demo -- --viz[=FILE]         also write the HTML lineage viewer (default .kest-demo/lineage.html)
- *   npm run demo -- --spiffe             SVIDs from the in-repo dev Workload API; audit with its bundle only
+ *   npm run demo -- --spiffe             SVIDs from the in-repo dev Workload API, SPIFFE mutual TLS
+ *                                        between the hops (mtls.ts); audit with its bundle only
  *   npm run demo -- --frameworks=node,node,node   any adapter per hop (express, fastify, hono, node)
  *   npm run demo -- --out=DIR            where spans, trust file and viewer go (default .kest-demo)
  *
@@ -38,6 +39,7 @@ import { BaggageManager } from '../../src/propagation/manager.js';
 import { auditEvidence, auditSpanFile, startSpanFile } from './audit.js';
 import { type HopConfig, startChain } from './chain.js';
 import { createIdentities, type IdentityMode } from './identity.js';
+import { type DemoMtls, demoMtls } from './mtls.js';
 import { rerootAsSystem } from './reroot.js';
 import { FRAMEWORKS, type Framework } from './servers.js';
 import { editUpstreamEntry, inflateOwnEntry, type TamperMode } from './tamper.js';
@@ -236,9 +238,16 @@ async function main(): Promise<number> {
   const cache = new MemoryCacheProvider();
   let identities: Awaited<ReturnType<typeof createIdentities>> | undefined;
   let chain: Awaited<ReturnType<typeof startChain>> | undefined;
+  let mtls: DemoMtls | undefined;
   try {
     identities = await createIdentities(HOPS, args.identity, args.out);
     const ids = identities.workloadIds;
+    if (identities.sources)
+      mtls = demoMtls(
+        HOPS.map((h) => h.name),
+        identities.sources,
+        ids,
+      );
     const engine = demoEngine(ids);
     engine.assertPolicies(POLICIES);
 
@@ -271,6 +280,7 @@ async function main(): Promise<number> {
         name: h.name,
         framework: args.frameworks[i]!,
         identity,
+        ...mtls?.hops[i],
         sourceType: h.sourceType,
         kest: {
           trust: trustFor(i),
@@ -306,6 +316,7 @@ async function main(): Promise<number> {
       out(`  ${h.name}  ${args.frameworks[i]!.padEnd(7)}  ${ids[i]!.padEnd(28)}  ${chain.services[i]!.url}`);
     }
     out(`  identities: ${identities.description}`);
+    if (mtls) out(`  transport:  ${mtls.description}`);
     out(
       `  policies:   ${POLICIES.join(', ')} (CedarLocalEngine, policies/*.cedar${args.identity === 'spiffe' ? `; allowed-workloads lists the ${ids.length} SPIFFE ids` : ''})`,
     );
@@ -334,7 +345,9 @@ async function main(): Promise<number> {
       );
       out(`  ${r.refusal.body.message.replace(/^entry \d+ \([^)]*\): /, '')}`);
     }
-    if (refusals.length) out();
+    for (const r of mtls?.refused ?? [])
+      out(`${r.hop} refused a connection at the TLS handshake: ${r.error.reason}`);
+    if (refusals.length || mtls?.refused.length) out();
 
     // Offline: an auditor with the span file and nothing but the trust file (keys or bundle).
     await telemetry.forceFlush();
@@ -416,6 +429,7 @@ async function main(): Promise<number> {
     return ok ? 0 : 1;
   } finally {
     await chain?.close();
+    await mtls?.close();
     await cache.close();
     await identities?.close();
     await telemetry.shutdown();

@@ -3,7 +3,8 @@
  * route. Used by the demo, the HTTP tests and the HTTP benchmark, so all three exercise the same
  * adapter wiring an application would write.
  */
-import { createServer, type Server } from 'node:http';
+import { createServer, type RequestListener, type Server } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import express from 'express';
@@ -36,6 +37,11 @@ export interface ServiceOptions {
   handler: RouteHandler;
   /** Kest server options; `false` serves the route bare (no Kest at all). */
   kest: KestHttpOptions | KestHttpCore | false;
+  /**
+   * Serve over TLS: wraps the framework's request listener in an https server, e.g.
+   * `SpiffeTlsServer#createServer` for SPIFFE mutual TLS (mtls.ts). Default: plain node:http.
+   */
+  https?: (listener: RequestListener) => HttpsServer;
 }
 
 export interface RunningService {
@@ -78,7 +84,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   const done = (port: number, close: () => Promise<void>): RunningService => ({
     framework: options.framework,
     port,
-    url: `http://127.0.0.1:${port}${path}`,
+    url: `${options.https ? 'https' : 'http'}://127.0.0.1:${port}${path}`,
     close,
   });
 
@@ -100,11 +106,14 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       app.get(path, route);
       app.post(path, route);
       if (core) app.use(kestExpress(core).errorHandler);
-      const server = createServer(app);
+      const server = options.https ? options.https(app) : createServer(app);
       return done(await listen(server), () => closeServer(server));
     }
     case 'fastify': {
-      const app = Fastify({ logger: false });
+      const https = options.https;
+      // Typed as the plain server: Fastify's https typings would fork every route signature.
+      const serverFactory = https && ((listener: RequestListener) => https(listener) as unknown as Server);
+      const app = Fastify({ logger: false, ...(serverFactory ? { serverFactory } : {}) });
       if (core) await app.register(kestFastify, { core });
       const route = async (req: import('fastify').FastifyRequest) =>
         options.handler({
@@ -124,6 +133,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     }
     case 'hono': {
       const app = new Hono();
+      const https = options.https;
       if (core) app.use('*', kestHono(core));
       const route = async (c: import('hono').Context) => {
         const body = c.req.method === 'POST' ? await c.req.json().catch(() => undefined) : undefined;
@@ -141,7 +151,16 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       // Hono's default onError logs the error; Kest refusals are produced by the middleware.
       app.onError((_err, c) => c.json({ error: 'ERR_INTERNAL', message: 'internal error' }, 500));
       const server = await new Promise<Server>((resolve) => {
-        const s = serve({ fetch: app.fetch, hostname: '127.0.0.1', port: 0 }, () => resolve(s as Server));
+        const s = serve(
+          {
+            fetch: app.fetch,
+            hostname: '127.0.0.1',
+            port: 0,
+            // @hono/node-server calls createServer(serverOptions, listener).
+            ...(https ? { createServer: ((_: unknown, l: RequestListener) => https(l)) as never } : {}),
+          },
+          () => resolve(s as Server),
+        );
       });
       return done((server.address() as AddressInfo).port, () => closeServer(server));
     }
@@ -168,7 +187,8 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(json) });
         res.end(json);
       };
-      const server = createServer(core ? kestNode(route, core) : route);
+      const listener = core ? kestNode(route, core) : route;
+      const server = options.https ? options.https(listener as RequestListener) : createServer(listener);
       return done(await listen(server), () => closeServer(server));
     }
   }

@@ -35,6 +35,7 @@ import type { TrustEvaluator } from '../trust/evaluator.js';
 import { SanitizerPolicy, type SanitizerRule } from '../trust/sanitizers.js';
 import { BAGGAGE_KEY } from '../wire/constants.js';
 import { type BearerIdentityOptions, BearerIdentityValidator } from './identity.js';
+import { checkPeerBound, type PeerBindingOptions, peerBindingOn } from './peer-binding.js';
 import { type Phase, type Refusal, refusalFor } from './refusal.js';
 import {
   keptUnder,
@@ -49,7 +50,7 @@ import { parseTraceparent } from './traceparent.js';
 /** refuse() answers with these (the adapters' and examples' import path). */
 export type { Phase, Refusal } from './refusal.js';
 
-export interface KestHttpOptions {
+export interface KestHttpOptions extends PeerBindingOptions {
   /**
    * Keys incoming passports are verified against. Default: configure({ trust }) at request time.
    * A request that carries a passport when neither is set is refused (500): never accepted unverified.
@@ -108,7 +109,8 @@ export interface KestHttpOptions {
    * Binding (opt-in): the tip entry's principal must be the authenticated caller, e.g. the mTLS
    * peer's SPIFFE ID or the validated Bearer token's client_id. Called after verification and the
    * identity interceptor; false (or a throw) refuses with 401 `unbound_passport`. Stops a passport
-   * captured from one caller being replayed by another.
+   * captured from one caller being replayed by another. Over SPIFFE mutual TLS the peer binding is
+   * already on by default (`bindPeer`); this is for other callers (Bearer tokens, other TLS).
    */
   bindTipPrincipal?: (tipPrincipal: string, request: IngressRequest) => boolean | Promise<boolean>;
   /** Refuse requests that carry no passport (a service that is never the first hop). Default false. */
@@ -176,6 +178,7 @@ export class KestHttpCore {
   readonly #bearer: BearerIdentityValidator | undefined;
   readonly #traceContext: boolean;
   readonly #restored: RestoredPassports | undefined;
+  readonly #bindPeer: boolean;
   #verifier: PassportVerifier | undefined;
   /** What the current verifier was built from (configure() / the deployment may change them). */
   #built: { trust: TrustSource; sanitizers: unknown; evaluator: unknown; roots: unknown } | undefined;
@@ -215,6 +218,7 @@ export class KestHttpCore {
       );
     }
     if (!options.verifier) warnIfOriginsUnguarded(options.roots, options.logger);
+    this.#bindPeer = peerBindingOn(options, () => options.logger ?? getConfiguration().logger);
   }
 
   /** Forget verified tips and restored passports (e.g. after a trust source without epoch() changed). */
@@ -325,6 +329,8 @@ export class KestHttpCore {
     if (passport.length > 0 && this.#options.bindTipPrincipal) {
       await this.#checkBound(passport, { ...request, headers, identity: validated });
     }
+    // 4. Binding of the tip to the SPIFFE mutual TLS peer (default on; peer-binding.ts).
+    if (passport.length > 0 && this.#bindPeer) checkPeerBound(passport, request);
     const remoteSpan =
       this.#traceContext && !trace.getSpan(context.active())
         ? parseTraceparent(header(headers, 'traceparent'))

@@ -31,5 +31,6 @@ export {
   type PropagateTo,
   type PropagatorOptions,
 } from './outbound.js';
+export type { PeerBindingOptions } from './peer-binding.js';
 export { type Phase, type Refusal, type RefusalBody, refusalFor, statusFor } from './refusal.js';
 export { parseTraceparent } from './traceparent.js';

@@ -233,11 +233,21 @@ describe('npm run demo', () => {
     expect(html).not.toMatch(/<(script|link|img)[^>]+(src|href)="https?:/);
   });
 
-  it('--spiffe: SVIDs from the dev Workload API, audited with the bundle only; the agent is closed', async () => {
+  it('--spiffe: SVIDs from the dev Workload API, mutual TLS between hops, audited with the bundle only; the agent is closed', async () => {
     const { code, stdout, stderr, dir } = await runDemo('--spiffe');
     expect(stderr).toBe('');
     expect(code).toBe(0);
     expect(stdout).toContain(NESTED_OK);
+    // hop1 is the plain-HTTP edge; hop2 and hop3 serve SPIFFE mutual TLS only, and the chain went through.
+    expect(stdout).toMatch(
+      /hop1 +express +spiffe:\/\/example\.org\/hop1 +http:\/\/127\.0\.0\.1:\d+\/chain\n/,
+    );
+    expect(stdout).toMatch(
+      /hop2 +fastify +spiffe:\/\/example\.org\/hop2 +https:\/\/127\.0\.0\.1:\d+\/chain\n/,
+    );
+    expect(stdout).toMatch(/hop3 +hono +spiffe:\/\/example\.org\/hop3 +https:\/\/127\.0\.0\.1:\d+\/chain\n/);
+    expect(stdout).toContain('transport:  SPIFFE mutual TLS between hops');
+    expect(stdout).not.toContain('refused a connection');
     expect(stdout).toContain(
       `Offline audit: kest audit ${dir}/spans.jsonl --bundle ${dir}/bundle.json --trust-domain example.org`,
     );

@@ -11,6 +11,7 @@ import type { TrustEvaluator } from '../trust/evaluator.js';
 import { hopTrust, parseTrustOverride } from '../trust/lineage.js';
 import { type SanitizerHop, type SanitizerPolicy, taintRemovals, trustRaise } from '../trust/sanitizers.js';
 import { computeTaints } from '../trust/taints.js';
+import { checkReferenceTaints } from './reference.js';
 import { LABEL, RUNTIME_NAME } from '../wire/constants.js';
 
 export type Fail = (reason: VerificationReason, message: string, cause?: unknown) => never;
@@ -21,6 +22,8 @@ export interface LineageRules {
   evaluator: TrustEvaluator;
   /** Entries of other runtimes without `kest.source_type` are checked exactly (true) or bounded. */
   strict: boolean;
+  /** Profile `reference`: unlabelled entries of other runtimes get bounded taint checks too. */
+  reference: boolean;
   multiRoot: boolean;
   roots: ReadonlyMap<string, number> | undefined;
 }
@@ -68,20 +71,24 @@ export function checkLineage(
   parents: readonly SignedEntry[],
   rules: LineageRules,
   fail: Fail,
+  earlier: Iterable<SignedEntry> = parents,
 ): { sanitized: boolean; unchecked: boolean } {
   const p = entry.payload;
   const principal = p.labels.principal as string;
   if (rules.roots && isRootEntry(p)) checkRoot(principal, p.trust_score, rules.roots, fail);
 
   const parentTaints = parents.map((e) => e.payload.taints);
+  const sourceType = p.labels[LABEL.sourceType];
+  const foreign = sourceType === undefined && p.runtime.name !== RUNTIME_NAME;
   const expectedTaints = computeTaints(parentTaints, p.added_taints, p.removed_taints);
-  if (!sameList(expectedTaints, p.taints)) {
+  if (rules.reference && foreign) {
+    checkReferenceTaints(entry, parents, earlier, fail);
+  } else if (!sameList(expectedTaints, p.taints)) {
     fail(
       'taint_mismatch',
       `taints ${JSON.stringify(p.taints)} != recomputed ${JSON.stringify(expectedTaints)}`,
     );
   }
-  const sourceType = p.labels[LABEL.sourceType];
   const hop: SanitizerHop = {
     principal,
     parentScores: parents.map((e) => e.payload.trust_score),
@@ -98,7 +105,7 @@ export function checkLineage(
     }
     sanitized = true;
   }
-  if (sourceType === undefined && p.runtime.name !== RUNTIME_NAME && !rules.strict) {
+  if (foreign && !rules.strict) {
     return {
       sanitized: checkUnlabelledTrust(p, parents, rules.sanitizers, fail) || sanitized,
       unchecked: true,

@@ -44,7 +44,13 @@ const expected: Record<string, string[]> = {
   ],
   './policy': ['OPAPolicyEngine', 'CedarAgentEngine', 'CedarPolicyEngine', 'TieredPolicyEngine'],
   './cedar': ['CedarLocalEngine'],
-  './propagation': ['BaggageManager', 'MemoryCacheProvider', 'parseBaggage', 'serializeBaggage'],
+  './propagation': [
+    'BaggageManager',
+    'MemoryCacheProvider',
+    'parseBaggage',
+    'serializeBaggage',
+    'readReferenceBaggage',
+  ],
   './redis': ['RedisCacheProvider'],
   './http': [
     'KestHttpCore',

@@ -11,8 +11,8 @@ import type { TrustEvaluator } from '../trust/evaluator.js';
 import { hopTrust, parseTrustOverride } from '../trust/lineage.js';
 import { type SanitizerHop, type SanitizerPolicy, taintRemovals, trustRaise } from '../trust/sanitizers.js';
 import { computeTaints } from '../trust/taints.js';
-import { checkReferenceTaints } from './reference.js';
 import { LABEL, RUNTIME_NAME } from '../wire/constants.js';
+import { checkReferenceTaints } from './reference.js';
 
 export type Fail = (reason: VerificationReason, message: string, cause?: unknown) => never;
 

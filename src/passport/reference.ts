@@ -7,9 +7,9 @@
  * entry carried and the entry did not add.
  */
 import type { SignedEntry } from '../entry/signed.js';
+import type { VerificationReason } from '../errors.js';
 import { computeTaints } from '../trust/taints.js';
 import type { JwsHeader } from '../wire/jws.js';
-import type { VerificationReason } from '../errors.js';
 
 type Fail = (reason: VerificationReason, message: string) => never;
 
@@ -28,13 +28,19 @@ export function checkReferenceTaints(
   );
   const dropped = required.filter((t) => !have.has(t));
   if (dropped.length > 0) {
-    fail('taint_mismatch', `taints ${JSON.stringify(p.taints)} drop ${JSON.stringify(dropped)} of the parents`);
+    fail(
+      'taint_mismatch',
+      `taints ${JSON.stringify(p.taints)} drop ${JSON.stringify(dropped)} of the parents`,
+    );
   }
   const possible = new Set(p.added_taints);
   for (const e of earlier) if (e !== entry) for (const t of e.payload.taints) possible.add(t);
   const invented = p.taints.filter((t) => !possible.has(t));
   if (invented.length > 0) {
-    fail('taint_mismatch', `taints ${JSON.stringify(invented)} come from no earlier entry and were not added`);
+    fail(
+      'taint_mismatch',
+      `taints ${JSON.stringify(invented)} come from no earlier entry and were not added`,
+    );
   }
 }
 

@@ -10,9 +10,9 @@ import {
   type VerificationReason,
 } from '../errors.js';
 import type { TrustSource } from '../keys/trust-source.js';
-import type { InteropProfile } from '../wire/constants.js';
 import type { TrustEvaluator } from '../trust/evaluator.js';
 import type { SanitizerPolicy, SanitizerRule } from '../trust/sanitizers.js';
+import type { InteropProfile } from '../wire/constants.js';
 import type { Passport, PassportLimits } from './passport.js';
 
 export interface PassportVerifierOptions {

@@ -15,7 +15,12 @@
 import { KestBaggageError } from '../errors.js';
 import { Passport, type PassportLimits } from '../passport/passport.js';
 import { BAGGAGE_KEY } from '../wire/constants.js';
-import { BAGGAGE_RECEIVE_LIMITS, type BaggageLimits, type BaggageMembers, parseBaggageMembers } from './baggage.js';
+import {
+  BAGGAGE_RECEIVE_LIMITS,
+  type BaggageLimits,
+  type BaggageMembers,
+  parseBaggageMembers,
+} from './baggage.js';
 import type { CacheProvider } from './cache.js';
 import type { BaggageManager } from './manager.js';
 
@@ -45,13 +50,16 @@ export function parseReferenceBaggage(
   if (typeof text !== 'string') throw new KestBaggageError('baggage: header is not a string');
   const maxHeader = limits?.maxHeaderBytes ?? BAGGAGE_RECEIVE_LIMITS.maxHeaderBytes;
   const maxMember = limits?.maxMemberBytes ?? BAGGAGE_RECEIVE_LIMITS.maxMemberBytes;
-  if (text.length > maxHeader) throw new KestBaggageError(`baggage: header is ${text.length} bytes (max ${maxHeader})`);
+  if (text.length > maxHeader)
+    throw new KestBaggageError(`baggage: header is ${text.length} bytes (max ${maxHeader})`);
   const m = RAW_INLINE.exec(text);
   if (m === null) return { members: parseBaggageMembers(text, limits), rawInline: undefined };
   const lead = m[1] as string;
   const memberBytes = m[0].length - lead.length;
   if (memberBytes > maxMember) {
-    throw new KestBaggageError(`baggage: member "${BAGGAGE_KEY.passport}" is ${memberBytes} bytes (max ${maxMember})`);
+    throw new KestBaggageError(
+      `baggage: member "${BAGGAGE_KEY.passport}" is ${memberBytes} bytes (max ${maxMember})`,
+    );
   }
   // Cut the member out with one of its separating commas; the rest must parse strictly.
   let rest = text.slice(0, m.index) + text.slice(m.index + m[0].length);

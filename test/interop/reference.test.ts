@@ -66,7 +66,6 @@ describe('reference passports', () => {
     const bad = read('bad.json') as Record<string, string[]>;
     expect(await reason(reference().verify(bad[kind] as string[]))).toBe(expected);
   });
-
 });
 
 describe('reference baggage', () => {
@@ -88,16 +87,18 @@ describe('reference baggage', () => {
   it('the 6-entry header with both members (over W3C 8192 bytes) needs wider receive limits', async () => {
     const header = read('headers.json').ref6.both as string;
     expect(header.length).toBeGreaterThan(8192);
-    await expect(readReferenceBaggage(header, manager)).rejects.toMatchObject({ code: 'ERR_BAGGAGE_INVALID' });
-    const passport = await readReferenceBaggage(header, new BaggageManager({ limits: wide }), { limits: wide });
+    await expect(readReferenceBaggage(header, manager)).rejects.toMatchObject({
+      code: 'ERR_BAGGAGE_INVALID',
+    });
+    const passport = await readReferenceBaggage(header, new BaggageManager({ limits: wide }), {
+      limits: wide,
+    });
     expect(passport.length).toBe(6);
   });
 
   it.each(['inline', 'z'])('ref3 as %s is refused by the default (strict) reader', async (form) => {
     const header = read('headers.json').ref3[form] as string;
-    await expect(
-      (async () => manager.restore(parseBaggageMembers(header)))(),
-    ).rejects.toThrow();
+    await expect((async () => manager.restore(parseBaggageMembers(header)))()).rejects.toThrow();
   });
 
   it('both members that disagree are refused; a wrong chain tip is refused', async () => {
@@ -116,7 +117,7 @@ describe('reference baggage', () => {
 
   it('keeps the strict bounds: bad padding, trailing junk, oversize members', async () => {
     const h = read('headers.json');
-    const z = (h.ref3.z as string).replace('=,', '===,');
+    const z = (h.ref3.z as string).replace(/=*,kest\.chain_tip/, '===,kest.chain_tip');
     await expect(readReferenceBaggage(z, manager)).rejects.toThrow();
     const junk = (h.ref3.inline as string).replace('"]', '"]x');
     await expect(readReferenceBaggage(junk, manager)).rejects.toThrow();

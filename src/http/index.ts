@@ -33,3 +33,11 @@ export {
 } from './outbound.js';
 export { type Phase, type Refusal, type RefusalBody, refusalFor, statusFor } from './refusal.js';
 export { parseTraceparent } from './traceparent.js';
+export {
+  checkReferenceTipAge,
+  DEFAULT_REFERENCE_MAX_TIP_AGE_MS,
+  isReferenceSource,
+  type ReferenceIngressOptions,
+  type ReferenceRequest,
+  type ReferenceSources,
+} from './reference.js';

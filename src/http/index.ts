@@ -31,8 +31,6 @@ export {
   type PropagateTo,
   type PropagatorOptions,
 } from './outbound.js';
-export { type Phase, type Refusal, type RefusalBody, refusalFor, statusFor } from './refusal.js';
-export { parseTraceparent } from './traceparent.js';
 export {
   checkReferenceTipAge,
   DEFAULT_REFERENCE_MAX_TIP_AGE_MS,
@@ -41,3 +39,5 @@ export {
   type ReferenceRequest,
   type ReferenceSources,
 } from './reference.js';
+export { type Phase, type Refusal, type RefusalBody, refusalFor, statusFor } from './refusal.js';
+export { parseTraceparent } from './traceparent.js';

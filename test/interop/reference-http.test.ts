@@ -47,7 +47,7 @@ async function serve(options: KestHttpOptions): Promise<{ url: string; server: S
       const a = await core.admit(req.headers, { socket: req.socket, url: req.url, raw: req });
       res.end(JSON.stringify({ ok: true, entries: a.passport.length, trust: a.report?.trustScore ?? null }));
     } catch (err) {
-      const r = refusalFor(err, 'ingress');
+      const r = refusalFor(err, 'ingress') as NonNullable<ReturnType<typeof refusalFor>>;
       res.statusCode = r.status;
       res.end(JSON.stringify(r.body));
     }

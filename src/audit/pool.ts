@@ -71,6 +71,7 @@ export function workerSettings(options: Partial<AuditOptions>): WorkerSettings |
     sanitizers,
     origins,
     strictLineage: options.strictLineage,
+    profile: options.profile,
     traceId: options.traceId,
     keysByPrincipalAndKid: Object.getPrototypeOf(options.trust) === JwksTrustSource.prototype,
   };

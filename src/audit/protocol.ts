@@ -6,6 +6,7 @@ import type { KeyObject } from 'node:crypto';
 import type { KeyRequest } from '../keys/trust-source.js';
 import type { SpanRecord } from '../telemetry/record.js';
 import type { SanitizerRule } from '../trust/sanitizers.js';
+import type { InteropProfile } from '../wire/constants.js';
 import type { AuditReport } from './report.js';
 
 /** What one audit asks of the workers (sent once per audit: a pool outlives audits). */
@@ -14,6 +15,7 @@ export interface WorkerSettings {
   /** Origins of a DefaultTrustEvaluator (undefined: the default one). */
   origins: Record<string, number> | undefined;
   strictLineage: boolean | undefined;
+  profile: InteropProfile | undefined;
   traceId: string | undefined;
   /**
    * The trust source answers from (principal, kid) alone (JwksTrustSource): a worker may reuse a

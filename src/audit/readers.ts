@@ -7,6 +7,12 @@ import { closeSync, createReadStream, openSync, readFileSync, readSync } from 'n
 import { KestTelemetryError } from '../telemetry/errors.js';
 import type { AttributeValue, SpanRecord, SpanStatusName } from '../telemetry/record.js';
 import { openSpanDatabase } from '../telemetry/sqlite-exporter.js';
+import {
+  isReferenceDatabase,
+  isReferenceSpanJson,
+  readReferenceSqlite,
+  referenceSpanFromJson,
+} from './reference-readers.js';
 
 const SQLITE_MAGIC = 'SQLite format 3\0';
 
@@ -29,7 +35,9 @@ export function detectFormat(path: string): 'sqlite' | 'json' {
 
 /** Read every span of a file (format detected). `traceId` limits a SQLite read to one trace. */
 export async function readSpansFile(path: string, options: { traceId?: string } = {}): Promise<SpanRecord[]> {
-  if (detectFormat(path) === 'sqlite') return readSqliteSpans(path, options);
+  if (detectFormat(path) === 'sqlite') {
+    return isReferenceDatabase(path) ? readReferenceSqlite(path, options) : readSqliteSpans(path, options);
+  }
   return readJsonSpans(path);
 }
 
@@ -119,6 +127,10 @@ function pushValue(value: unknown, out: SpanRecord[], where: string): void {
     throw new KestTelemetryError(`${where}: expected a span record or an OTLP request`);
   }
   const v = value as Record<string, unknown>;
+  if (isReferenceSpanJson(v)) {
+    out.push(referenceSpanFromJson(v, where));
+    return;
+  }
   if (Array.isArray(v.resourceSpans)) {
     fromOtlp(v.resourceSpans, out, where);
     return;

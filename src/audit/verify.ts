@@ -25,6 +25,7 @@ export class DagVerifier {
         ...(options.sanitizers ? { sanitizers: options.sanitizers } : {}),
         ...(options.trustEvaluator ? { trustEvaluator: options.trustEvaluator } : {}),
         ...(options.strictLineage !== undefined ? { strictLineage: options.strictLineage } : {}),
+        ...(options.profile ? { profile: options.profile } : {}),
         // Every entry is checked from scratch: an audit does not rely on earlier verifications.
         tipCacheSize: 0,
       };

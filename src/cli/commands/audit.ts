@@ -9,6 +9,7 @@ import { KestConfigurationError, KestError } from '../../index.js';
 import type { CacheProvider } from '../../propagation/index.js';
 import { type CliIo, type CommandContext, EXIT } from '../io.js';
 import { loadSanitizers, loadTrustSource } from '../load-spans.js';
+import { PROFILE_HELP, profileOption } from '../profile.js';
 
 export interface AuditCommandOptions {
   trace?: string;
@@ -18,6 +19,7 @@ export interface AuditCommandOptions {
   sanitizers?: string;
   redis?: string;
   workers?: string;
+  profile?: string;
   json?: boolean;
 }
 
@@ -46,6 +48,7 @@ export async function runAudit(file: string, opts: AuditCommandOptions, io: CliI
       ...(cache ? { cache } : {}),
       ...(opts.trace ? { traceId: opts.trace } : {}),
       ...(workers !== undefined ? { workers } : {}),
+      ...(opts.profile === 'reference' ? { profile: 'reference' as const } : {}),
     });
     const summary = summarizeReports(reports);
     if (opts.json) {
@@ -98,8 +101,10 @@ export function register(program: Command, context: CommandContext): void {
       '--workers <n>',
       'worker threads besides the main one (0: none; default: one per other core, at most 3)',
     )
+    .option('--profile <name>', PROFILE_HELP)
     .option('--json', 'print the reports as JSON')
-    .action(async (file: string, opts: AuditCommandOptions) => {
+    .action(async (file: string, opts: AuditCommandOptions, command: Command) => {
+      profileOption(opts.profile, command, 'audit');
       context.exitCode = await runAudit(file, opts, context.io);
     });
 }

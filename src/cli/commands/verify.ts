@@ -16,6 +16,7 @@ import {
 } from '../../index.js';
 import { readPassportInput } from '../input.js';
 import { type CliIo, type CommandContext, EXIT } from '../io.js';
+import { PROFILE_HELP, profileOption } from '../profile.js';
 
 function readJsonFile(path: string, what: string, command: Command): unknown {
   try {
@@ -33,6 +34,7 @@ interface VerifyCliOptions {
   sanitizers?: string;
   expectedTip?: string;
   partialLineage?: boolean;
+  profile?: string;
   json?: boolean;
 }
 
@@ -79,6 +81,7 @@ export function register(program: Command, context: CommandContext): void {
       '--partial-lineage',
       'entries of other runtimes without kest.source_type (e.g. the Python reference): check signatures, links and taints, leave trust unchecked and list them',
     )
+    .option('--profile <name>', PROFILE_HELP)
     .option('--json', 'print the result as JSON')
     .action(async (source: string, options: VerifyCliOptions, command: Command) => {
       context.exitCode = await runVerify(source, options, command, context.io);
@@ -96,6 +99,7 @@ function loadVerifier(options: VerifyCliOptions, command: Command): PassportVeri
       trust,
       sanitizers,
       ...(options.partialLineage ? { strictLineage: false } : {}),
+      profile: profileOption(options.profile, command, 'verify'),
     });
   } catch (err) {
     if (err instanceof KestError && !(err instanceof KestVerificationError)) {

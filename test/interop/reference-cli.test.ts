@@ -91,4 +91,3 @@ describe('kest audit of reference exports', () => {
     },
   );
 });
-});

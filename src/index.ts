@@ -57,3 +57,4 @@ export {
 } from './policy/types.js';
 export * from './trust/index.js';
 export { PACKAGE_VERSION } from './version.js';
+export { INTEROP_PROFILES, type InteropProfile } from './wire/constants.js';

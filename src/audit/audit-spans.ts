@@ -38,7 +38,8 @@ export async function auditSpansUnchecked(
   // Traces are audited in-process when small, when the options cannot cross a thread, and when
   // a worker hands a trace back (it references entries carried elsewhere) or dies.
   const here = async (group: Group): Promise<GroupResult> => {
-    if (options.traceId !== undefined && !matchesTrace(group, options.traceId)) return { kind: 'skip' };
+    if (options.traceId !== undefined && !matchesTrace(group, options.traceId, options.profile))
+      return { kind: 'skip' };
     return { kind: 'report', report: await auditor.audit(group, byHash) };
   };
   let results: (GroupResult | undefined)[] = [];
@@ -72,7 +73,7 @@ export async function auditPassport(
         ? Passport.fromJws(input)
         : Passport.deserialize(input);
   const traceId = passport.entries[0]?.payload.labels.trace_id ?? '';
-  const nodes = passport.entries.map((e, i) => makeNode(e.jws, 'passport', undefined, i));
+  const nodes = passport.entries.map((e, i) => makeNode(e.jws, 'passport', undefined, i, options.profile));
   const byHash = new Map(nodes.map((n) => [n.hash, n]));
   const auditor = new Auditor(options);
   return auditor.audit({ traceId, nodes, spans: [], duplicates: 0 }, byHash);

@@ -12,8 +12,10 @@
  * 6. forks: two entries with the same parent — normal for concurrent calls and for a call that
  *    failed; each branch is verified on its own.
  */
+
 import { sameList } from '../entry/validate.js';
 import type { CacheProvider } from '../propagation/cache.js';
+import type { InteropProfile } from '../wire/constants.js';
 import { FAILED_EXECUTION_TAINT, LABEL, SPAN } from '../wire/constants.js';
 import { findGaps, recoverGaps, type TraceNodes } from './gaps.js';
 import { childrenOf, type Group, type Node, parentsOf, topologicalOrder } from './graph.js';
@@ -32,9 +34,11 @@ import { DagVerifier } from './verify.js';
 export class Auditor {
   readonly #cache: CacheProvider | undefined;
   readonly #verifier: DagVerifier;
+  readonly #profile: InteropProfile;
 
   constructor(options: Partial<AuditOptions>) {
     this.#cache = options.cache;
+    this.#profile = options.profile ?? 'spec';
     this.#verifier = new DagVerifier(options);
   }
 
@@ -52,7 +56,7 @@ export class Auditor {
     global: ReadonlyMap<string, Node>,
     localOnly: boolean,
   ): Promise<AuditReport | undefined> {
-    const trace = findGaps(group, global);
+    const trace = findGaps(group, global, this.#profile);
     if (localOnly && trace.missing.size > 0) return undefined;
     const claimChecks = await recoverGaps(trace, group.spans, this.#cache);
     markSuperseded(trace);

@@ -5,8 +5,10 @@
  * spans carried (kest.passport), then from claim checks (an unreachable cache is reported, never
  * fatal). A recovered gap stays reported: the audit log itself lost a record.
  */
+
 import type { CacheProvider } from '../propagation/cache.js';
 import type { SpanRecord } from '../telemetry/record.js';
+import type { InteropProfile } from '../wire/constants.js';
 import { SPAN } from '../wire/constants.js';
 import { entryHash } from '../wire/hash.js';
 import {
@@ -35,8 +37,9 @@ export class TraceNodes {
   constructor(
     group: Group,
     readonly global: ReadonlyMap<string, Node>,
+    readonly profile: InteropProfile = 'spec',
   ) {
-    for (const n of group.nodes) this.nodes.set(parseNode(n).hash, n);
+    for (const n of group.nodes) this.nodes.set(parseNode(n, profile).hash, n);
     this.#queue = [...group.nodes];
   }
 
@@ -49,7 +52,7 @@ export class TraceNodes {
       if (elsewhere) {
         // A fresh copy: none of the audit state another trace's audit may have left on it.
         const copy: Node = {
-          ...parseNode(elsewhere),
+          ...parseNode(elsewhere, this.profile),
           crossTrace: true,
           order: this.#order++,
           ...freshAuditState(),
@@ -84,7 +87,7 @@ export class TraceNodes {
 
   /** Fill a gap with the entry found for it; the gap stays reported, marked recovered. */
   recover(gap: AuditGap, jws: string, source: 'passport' | 'claim_check'): void {
-    const node = makeNode(jws, source, undefined, this.#order++);
+    const node = makeNode(jws, source, undefined, this.#order++, this.profile);
     gap.recovered = source;
     gap.entryId = node.entry?.payload.entry_id;
     this.nodes.set(node.hash, node);
@@ -97,8 +100,12 @@ export class TraceNodes {
 }
 
 /** @internal Step 1, gaps: the trace's entries, their ancestors, and the passport tips its spans name. */
-export function findGaps(group: Group, global: ReadonlyMap<string, Node>): TraceNodes {
-  const trace = new TraceNodes(group, global);
+export function findGaps(
+  group: Group,
+  global: ReadonlyMap<string, Node>,
+  profile: InteropProfile = 'spec',
+): TraceNodes {
+  const trace = new TraceNodes(group, global, profile);
   const own = new Map<SpanRecord, Node>();
   for (const n of group.nodes) if (n.span) own.set(n.span, n);
   trace.drain();

@@ -8,7 +8,7 @@ import { parseSignedEntry, type SignedEntry } from '../entry/signed.js';
 import { KestError } from '../errors.js';
 import { parseFailureReason } from '../passport/verifier.js';
 import type { SpanRecord } from '../telemetry/record.js';
-import { ROOT_PARENT, SPAN } from '../wire/constants.js';
+import { type InteropProfile, ROOT_PARENT, SPAN } from '../wire/constants.js';
 import { entryHash } from '../wire/hash.js';
 import { isUuid } from '../wire/uuid.js';
 import type { EntrySource, EntryStatus } from './report.js';
@@ -22,6 +22,8 @@ export interface Node {
   jws: string;
   /** Set by parseNode (entries of spans are parsed when their trace is audited, not when read). */
   parsed: boolean;
+  /** The profile its entry was parsed under (a node parsed under another is parsed again). */
+  parsedAs?: InteropProfile;
   entry: SignedEntry | undefined;
   parseError: { reason: string; message: string } | undefined;
   span: SpanRecord | undefined;
@@ -80,11 +82,14 @@ export function freshAuditState() {
 }
 
 /** @internal Parse a node's entry once (strict JWS + payload; no signature check). */
-export function parseNode(n: Node): Node {
-  if (n.parsed) return n;
+export function parseNode(n: Node, profile: InteropProfile = 'spec'): Node {
+  if (n.parsed && (n.parsedAs ?? 'spec') === profile) return n;
   n.parsed = true;
+  n.parsedAs = profile;
+  n.entry = undefined;
+  n.parseError = undefined;
   try {
-    n.entry = parseSignedEntry(n.jws, undefined, n.hash);
+    n.entry = parseSignedEntry(n.jws, undefined, n.hash, profile);
   } catch (err) {
     const code = err instanceof KestError ? err.code : '';
     n.parseError = { reason: parseFailureReason(code), message: (err as Error).message };
@@ -98,8 +103,9 @@ export function makeNode(
   source: EntrySource,
   span: SpanRecord | undefined,
   order: number,
+  profile: InteropProfile = 'spec',
 ): Node {
-  return parseNode(lazyNode(jws, entryHash(jws), source, span, order));
+  return parseNode(lazyNode(jws, entryHash(jws), source, span, order), profile);
 }
 
 /** The last JWS of a passport attribute (a JSON array of JWS strings) without parsing the rest. */
@@ -183,8 +189,8 @@ export function parentsOf(n: Node): string[] {
  * @internal Whether a group is the trace asked for: by OpenTelemetry trace id or by the entries'
  * labels.trace_id (parses the group's entries).
  */
-export function matchesTrace(group: Group, traceId: string): boolean {
-  for (const n of group.nodes) parseNode(n);
+export function matchesTrace(group: Group, traceId: string, profile: InteropProfile = 'spec'): boolean {
+  for (const n of group.nodes) parseNode(n, profile);
   const want = traceId.toLowerCase();
   return group.traceId === want || group.nodes.some((n) => n.entry?.payload.labels.trace_id === traceId);
 }

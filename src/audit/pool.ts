@@ -72,6 +72,7 @@ export function workerSettings(options: Partial<AuditOptions>): WorkerSettings |
     origins,
     strictLineage: options.strictLineage,
     roots: options.roots ? options.roots.map((r) => ({ ...r })) : undefined,
+    profile: options.profile,
     traceId: options.traceId,
     keysByPrincipalAndKid: Object.getPrototypeOf(options.trust) === JwksTrustSource.prototype,
   };

@@ -7,6 +7,7 @@ import type { KeyRequest } from '../keys/trust-source.js';
 import type { RootRule } from '../passport/report.js';
 import type { SpanRecord } from '../telemetry/record.js';
 import type { SanitizerRule } from '../trust/sanitizers.js';
+import type { InteropProfile } from '../wire/constants.js';
 import type { AuditReport } from './report.js';
 
 /** What one audit asks of the workers (sent once per audit: a pool outlives audits). */
@@ -16,6 +17,7 @@ export interface WorkerSettings {
   origins: Record<string, number> | undefined;
   strictLineage: boolean | undefined;
   roots: RootRule[] | undefined;
+  profile: InteropProfile | undefined;
   traceId: string | undefined;
   /**
    * The trust source answers from (principal, kid) alone (JwksTrustSource): a worker may reuse a

@@ -34,6 +34,13 @@ export interface ReadSpansOptions extends SpanFileLimits {
   traceId?: string;
 }
 
+import {
+  isReferenceDatabase,
+  isReferenceSpanJson,
+  readReferenceSqlite,
+  referenceSpanFromJson,
+} from './reference-readers.js';
+
 const SQLITE_MAGIC = 'SQLite format 3\0';
 
 /** What a file holds, from its first bytes. */
@@ -55,7 +62,9 @@ export function detectFormat(path: string): 'sqlite' | 'json' {
 
 /** Read every span of a file (format detected). `traceId` limits a SQLite read to one trace. */
 export async function readSpansFile(path: string, options: ReadSpansOptions = {}): Promise<SpanRecord[]> {
-  if (detectFormat(path) === 'sqlite') return readSqliteSpans(path, options);
+  if (detectFormat(path) === 'sqlite') {
+    return isReferenceDatabase(path) ? readReferenceSqlite(path, options) : readSqliteSpans(path, options);
+  }
   return readJsonSpans(path, options);
 }
 
@@ -183,6 +192,10 @@ function pushValue(value: unknown, out: SpanRecord[], where: string): void {
     throw new KestTelemetryError(`${where}: expected a span record or an OTLP request`);
   }
   const v = value as Record<string, unknown>;
+  if (isReferenceSpanJson(v)) {
+    out.push(referenceSpanFromJson(v, where));
+    return;
+  }
   if (Array.isArray(v.resourceSpans)) {
     fromOtlp(v.resourceSpans, out, where);
     return;

@@ -8,6 +8,7 @@ import type { CacheProvider } from '../propagation/cache.js';
 import type { SpanRecord } from '../telemetry/record.js';
 import type { TrustEvaluator } from '../trust/evaluator.js';
 import type { SanitizerPolicy, SanitizerRule } from '../trust/sanitizers.js';
+import type { InteropProfile } from '../wire/constants.js';
 
 export interface AuditOptions {
   /** Where anchored keys come from (JwksTrustSource, SpiffeTrustSource, ...). */
@@ -21,6 +22,8 @@ export interface AuditOptions {
    * root origins are not checked, only reported as 'self-asserted'.
    */
   roots?: readonly RootRule[];
+  /** Interop profile of the entries' reading and lineage checks (PassportVerifierOptions.profile). */
+  profile?: InteropProfile;
   /** Resolves claim-check references when a trace has gaps. Unreachable: reported, never fatal. */
   cache?: CacheProvider;
   /** Only this trace (OpenTelemetry trace id, or the entries' labels.trace_id). */

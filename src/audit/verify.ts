@@ -28,6 +28,7 @@ export class DagVerifier {
         ...(options.trustEvaluator ? { trustEvaluator: options.trustEvaluator } : {}),
         ...(options.strictLineage !== undefined ? { strictLineage: options.strictLineage } : {}),
         ...(options.roots ? { roots: options.roots } : {}),
+        ...(options.profile ? { profile: options.profile } : {}),
         // Every entry is checked from scratch: an audit does not rely on earlier verifications.
         tipCacheSize: 0,
       };

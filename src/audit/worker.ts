@@ -5,11 +5,13 @@
  * every span, the carried passports and the claim-check cache. A worker serves one audit after
  * another ('begin' … 'end'), each with its own settings and keys; several may overlap.
  */
+
 import type { KeyObject } from 'node:crypto';
 import { parentPort } from 'node:worker_threads';
 import { KestVerificationError, type VerificationReason } from '../errors.js';
 import type { KeyRequest, TrustSource } from '../keys/trust-source.js';
 import { DefaultTrustEvaluator } from '../trust/evaluator.js';
+import type { InteropProfile } from '../wire/constants.js';
 import { Auditor } from './auditor.js';
 import { type Group, lazyNode, matchesTrace, type Node } from './graph.js';
 import type { FromWorker, RemoteError, SlimGroup, ToWorker, WireResult, WorkerSettings } from './protocol.js';
@@ -82,12 +84,14 @@ class RemoteTrust implements TrustSource {
 interface Run {
   auditor: Auditor;
   traceId: string | undefined;
+  profile: InteropProfile | undefined;
 }
 const runs = new Map<number, Run>();
 
 function begin(run: number, settings: WorkerSettings): void {
   runs.set(run, {
     traceId: settings.traceId,
+    profile: settings.profile,
     auditor: new Auditor({
       trust: new RemoteTrust(run, settings.keysByPrincipalAndKid),
       ...(settings.sanitizers ? { sanitizers: settings.sanitizers } : {}),
@@ -96,6 +100,7 @@ function begin(run: number, settings: WorkerSettings): void {
         : {}),
       ...(settings.strictLineage !== undefined ? { strictLineage: settings.strictLineage } : {}),
       ...(settings.roots ? { roots: settings.roots } : {}),
+      ...(settings.profile ? { profile: settings.profile } : {}),
     }),
   });
 }
@@ -107,7 +112,7 @@ async function auditOne(run: Run, slim: SlimGroup): Promise<WireResult> {
   for (const [jws, hash, span, order] of slim.nodes) {
     group.nodes.push(lazyNode(jws, hash, 'span', slim.spans[span], order));
   }
-  if (run.traceId !== undefined && !matchesTrace(group, run.traceId)) return { kind: 'skip' };
+  if (run.traceId !== undefined && !matchesTrace(group, run.traceId, run.profile)) return { kind: 'skip' };
   const report = await run.auditor.auditGroup(group, NONE, true);
   if (!report) return { kind: 'main' };
   // The main thread holds every JWS: send indices, not a second copy of each string.

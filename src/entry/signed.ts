@@ -1,7 +1,9 @@
 import { KestEntryError } from '../errors.js';
 import { isCanonicalJson } from '../wire/canonical.js';
+import type { InteropProfile } from '../wire/constants.js';
 import { entryHash } from '../wire/hash.js';
 import { type JwsHeader, type JwsLimits, parseJws } from '../wire/jws.js';
+import { normalizeReferencePayload } from './reference.js';
 import type { KestEntryPayload } from './types.js';
 import { validateEntryPayload } from './validate.js';
 
@@ -19,9 +21,15 @@ export interface SignedEntry {
 /**
  * Parse a compact JWS into a SignedEntry: strict JWS, then strict payload. No signature check.
  * `hash`, when the caller already computed entryHash(jws) (an audit hashes every entry once when
- * grouping), is taken as is instead of hashing again.
+ * grouping), is taken as is instead of hashing again. Under `profile` 'reference' the payload is
+ * first read into the spec's form (entry/reference.ts); the JWS and its bytes stay as received.
  */
-export function parseSignedEntry(jws: unknown, limits?: JwsLimits, hash?: string): SignedEntry {
+export function parseSignedEntry(
+  jws: unknown,
+  limits?: JwsLimits,
+  hash?: string,
+  profile: InteropProfile = 'spec',
+): SignedEntry {
   const parsed = parseJws(jws, limits);
   let json: unknown;
   try {
@@ -34,7 +42,7 @@ export function parseSignedEntry(jws: unknown, limits?: JwsLimits, hash?: string
       'payload is not RFC 8785 canonical JSON (a duplicate key, whitespace, an escape or number form, or bytes that are not UTF-8)',
     );
   }
-  const payload = validateEntryPayload(json);
+  const payload = validateEntryPayload(profile === 'reference' ? normalizeReferencePayload(json) : json);
   return {
     jws: parsed.jws,
     hash: hash ?? entryHash(parsed.jws),

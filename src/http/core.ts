@@ -31,11 +31,19 @@ import {
   readUpstreamIdentity,
   type UpstreamIdentity,
 } from '../propagation/manager.js';
+import { parseReferenceBaggage, restoreReference } from '../propagation/reference.js';
 import type { TrustEvaluator } from '../trust/evaluator.js';
 import { SanitizerPolicy, type SanitizerRule } from '../trust/sanitizers.js';
+import type { InteropProfile } from '../wire/constants.js';
 import { BAGGAGE_KEY } from '../wire/constants.js';
 import { type BearerIdentityOptions, BearerIdentityValidator } from './identity.js';
 import { checkPeerBound, type PeerBindingOptions, peerBindingOn } from './peer-binding.js';
+import {
+  announceReferenceSources,
+  checkReferenceTipAge,
+  isReferenceSource,
+  type ReferenceIngressOptions,
+} from './reference.js';
 import { type Phase, type Refusal, refusalFor } from './refusal.js';
 import {
   keptUnder,
@@ -50,7 +58,7 @@ import { parseTraceparent } from './traceparent.js';
 /** refuse() answers with these (the adapters' and examples' import path). */
 export type { Phase, Refusal } from './refusal.js';
 
-export interface KestHttpOptions extends PeerBindingOptions {
+export interface KestHttpOptions extends PeerBindingOptions, ReferenceIngressOptions {
   /**
    * Keys incoming passports are verified against. Default: configure({ trust }) at request time.
    * A request that carries a passport when neither is set is refused (500): never accepted unverified.
@@ -123,6 +131,12 @@ export interface KestHttpOptions extends PeerBindingOptions {
   onRefusal?: (refusal: Refusal, error: unknown, request: RequestInfo) => void;
   /** Default: configure({ logger }) — stderr JSON lines. */
   logger?: KestLogger;
+  /**
+   * Interop profile (docs/interop.md). 'reference' also reads what the Python reference runtime
+   * sends (raw inline / padded `_z` / both members; its entries); crypto checks are unchanged.
+   * Default 'spec'. Reference sources (`referenceSources`, http/reference.ts) may omit the handoff.
+   */
+  profile?: InteropProfile;
 }
 
 /** What the interceptors proved about a request; the adapters hand it to run(). */
@@ -212,6 +226,7 @@ export class KestHttpCore {
         throw new KestConfigurationError(`${name} must be a non-negative number of milliseconds`);
       }
     }
+    announceReferenceSources(options, options.logger ?? getConfiguration().logger);
     if (options.bindTipPrincipal !== undefined && typeof options.bindTipPrincipal !== 'function') {
       throw new KestConfigurationError(
         'bindTipPrincipal must be a function (tipPrincipal, request) => boolean',
@@ -264,6 +279,7 @@ export class KestHttpCore {
         trustEvaluator: evaluator,
         roots: ingressRoots(this.#options.roots),
         ...(this.#options.passportLimits ? { limits: this.#options.passportLimits } : {}),
+        ...(this.#options.profile === 'reference' ? { profile: 'reference' as const } : {}),
       });
       this.#built = { trust, sanitizers, evaluator, roots };
     }
@@ -297,9 +313,14 @@ export class KestHttpCore {
     request?: Omit<IngressRequest, 'headers' | 'identity'>,
   ): Promise<Admission> {
     // 1. Lineage: strict parse, restore (tier, claim check, chain tip), verify.
-    const members = parseBaggageMembers(headerRaw(headers, BAGGAGE_HEADER), this.#options.baggageLimits);
+    const ref =
+      this.#options.profile === 'reference'
+        ? parseReferenceBaggage(headerRaw(headers, BAGGAGE_HEADER), this.#options.baggageLimits)
+        : undefined;
+    const members =
+      ref?.members ?? parseBaggageMembers(headerRaw(headers, BAGGAGE_HEADER), this.#options.baggageLimits);
     const chainTip = members[BAGGAGE_KEY.chainTip];
-    const key = this.#restored ? RestoredPassports.key(members) : undefined;
+    const key = this.#restored && !ref ? RestoredPassports.key(members) : undefined;
     const slot = this.#restored?.get(key, chainTip);
     let passport: Passport;
     let report: VerificationReport | undefined;
@@ -316,11 +337,17 @@ export class KestHttpCore {
         report = await this.#verify(verifier, passport, chainTip, key);
       }
     } else {
-      passport = await this.#manager.restore(members, this.#options.cache ?? getConfiguration().cache);
+      const cache = this.#options.cache ?? getConfiguration().cache;
+      passport = ref
+        ? await restoreReference(ref, this.#manager, { ...(cache ? { cache } : {}) })
+        : await this.#manager.restore(members, cache);
       if (passport.length > 0) report = await this.#verify(this.verifier(), passport, chainTip, key);
     }
     if (passport.length === 0 && this.#options.requirePassport) throw new KestMissingPassportError();
     if (passport.length > 0) this.#checkFresh(passport);
+    if (passport.length > 0 && request && isReferenceSource(request, this.#options)) {
+      checkReferenceTipAge(passport, this.#options);
+    }
     // 2. Identity (inside the lineage interceptor).
     const validated = this.#bearer
       ? await this.#bearer.validate(header(headers, 'authorization'))

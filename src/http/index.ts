@@ -32,5 +32,13 @@ export {
   type PropagatorOptions,
 } from './outbound.js';
 export type { PeerBindingOptions } from './peer-binding.js';
+export {
+  checkReferenceTipAge,
+  DEFAULT_REFERENCE_MAX_TIP_AGE_MS,
+  isReferenceSource,
+  type ReferenceIngressOptions,
+  type ReferenceRequest,
+  type ReferenceSources,
+} from './reference.js';
 export { type Phase, type Refusal, type RefusalBody, refusalFor, statusFor } from './refusal.js';
 export { parseTraceparent } from './traceparent.js';

@@ -34,6 +34,7 @@ import {
 import type { CacheProvider } from '../propagation/cache.js';
 import { BaggageManager, type BaggageManagerOptions, type UpstreamIdentity } from '../propagation/manager.js';
 import { BAGGAGE_KEY } from '../wire/constants.js';
+import { referenceHopManager } from './reference.js';
 
 /**
  * Where Kest members may be sent: `'*'` (everywhere), a list of rules, or a predicate on the
@@ -64,6 +65,11 @@ export interface PropagatorOptions {
   passport?: () => Passport;
   /** Limits of the header that is sent (the receiver's). Default OpenTelemetry JS's. */
   limits?: BaggageLimits;
+  /**
+   * Destinations (same rules as propagateTo) that run the Python reference runtime: the passport
+   * goes to them as `kest.passport_z` only — never inline, never a claim check (docs/interop.md).
+   */
+  referenceHops?: PropagateTo;
 }
 
 export interface OutboundHeaders {
@@ -182,12 +188,17 @@ export class OutboundPropagator {
   readonly #options: PropagatorOptions;
   readonly #manager: BaggageManager;
   readonly #allowed: (destination: URL | undefined) => boolean;
+  readonly #reference: { is: (d: URL | undefined) => boolean; manager: BaggageManager } | undefined;
 
   constructor(options: PropagatorOptions = {}) {
     this.#options = options;
     this.#manager =
       options.baggage instanceof BaggageManager ? options.baggage : new BaggageManager(options.baggage ?? {});
     this.#allowed = destinationMatcher(options.propagateTo);
+    this.#reference =
+      options.referenceHops === undefined
+        ? undefined
+        : { is: destinationMatcher(options.referenceHops), manager: referenceHopManager(options.baggage) };
   }
 
   /** Whether Kest members go to this destination (always, when propagateTo is unset). */
@@ -220,11 +231,16 @@ export class OutboundPropagator {
       if (agent) identity.agent = agent;
       if (task) identity.task = task;
     }
+    const ref = this.#reference?.is(destination) ? this.#reference.manager : undefined;
     const members: Record<string, string> = {
-      ...(await this.#manager.store(passport, this.#options.cache ?? getConfiguration().cache, {
-        identity,
-        ...(own ? { members: own } : {}),
-      })),
+      ...(await (ref ?? this.#manager).store(
+        passport,
+        ref ? undefined : (this.#options.cache ?? getConfiguration().cache),
+        {
+          identity,
+          ...(own ? { members: own } : {}),
+        },
+      )),
     };
     if (this.#options.forwardJwt) {
       const jwt = getCurrentJwt();

@@ -13,6 +13,7 @@ import { UNKNOWN_ORIGIN_TRUST } from '../trust/origin.js';
 import { type SanitizerHop, type SanitizerPolicy, taintRemovals, trustRaise } from '../trust/sanitizers.js';
 import { computeTaints } from '../trust/taints.js';
 import { LABEL, RUNTIME_NAME } from '../wire/constants.js';
+import { checkReferenceTaints } from './reference.js';
 import { ANY_ROOT_PRINCIPAL } from './report.js';
 
 export type Fail = (reason: VerificationReason, message: string, cause?: unknown) => never;
@@ -23,6 +24,8 @@ export interface LineageRules {
   evaluator: TrustEvaluator;
   /** Entries of other runtimes without `kest.source_type` are checked exactly (true) or bounded. */
   strict: boolean;
+  /** Profile `reference`: unlabelled entries of other runtimes get bounded taint checks too. */
+  reference: boolean;
   multiRoot: boolean;
   roots: ReadonlyMap<string, number> | undefined;
 }
@@ -70,20 +73,24 @@ export function checkLineage(
   parents: readonly SignedEntry[],
   rules: LineageRules,
   fail: Fail,
+  earlier: Iterable<SignedEntry> = parents,
 ): { sanitized: boolean; unchecked: boolean } {
   const p = entry.payload;
   const principal = p.labels.principal as string;
   if (rules.roots && isRootEntry(p)) checkRoot(principal, p.trust_score, rules.roots, fail);
 
   const parentTaints = parents.map((e) => e.payload.taints);
+  const sourceType = p.labels[LABEL.sourceType];
+  const foreign = sourceType === undefined && p.runtime.name !== RUNTIME_NAME;
   const expectedTaints = computeTaints(parentTaints, p.added_taints, p.removed_taints);
-  if (!sameList(expectedTaints, p.taints)) {
+  if (rules.reference && foreign) {
+    checkReferenceTaints(entry, parents, earlier, fail);
+  } else if (!sameList(expectedTaints, p.taints)) {
     fail(
       'taint_mismatch',
       `taints ${JSON.stringify(p.taints)} != recomputed ${JSON.stringify(expectedTaints)}`,
     );
   }
-  const sourceType = p.labels[LABEL.sourceType];
   const hop: SanitizerHop = {
     principal,
     parentScores: parents.map((e) => e.payload.trust_score),
@@ -100,7 +107,7 @@ export function checkLineage(
     }
     sanitized = true;
   }
-  if (sourceType === undefined && p.runtime.name !== RUNTIME_NAME && !rules.strict) {
+  if (foreign && !rules.strict) {
     return {
       sanitized: checkUnlabelledTrust(p, parents, rules.sanitizers, fail) || sanitized,
       unchecked: true,

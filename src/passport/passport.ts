@@ -6,7 +6,7 @@
 
 import { parseSignedEntry, type SignedEntry } from '../entry/signed.js';
 import { KestError, KestPassportError } from '../errors.js';
-import { LIMITS } from '../wire/constants.js';
+import { type InteropProfile, LIMITS } from '../wire/constants.js';
 import { entryHash } from '../wire/hash.js';
 
 export interface PassportLimits {
@@ -14,6 +14,8 @@ export interface PassportLimits {
   maxEntries?: number;
   /** Default 8 MiB of serialized JSON. */
   maxBytes?: number;
+  /** How entries are read: 'spec' (default) or 'reference' (docs/interop.md). Not a bound. */
+  profile?: InteropProfile;
 }
 
 /**
@@ -34,8 +36,15 @@ export class Passport {
   readonly #parsed: (SignedEntry | undefined)[];
   #all: SignedEntry[] | undefined;
   #byHash: Map<string, number> | undefined;
+  readonly #profile: InteropProfile;
 
-  private constructor(jws: string[], parsed: (SignedEntry | undefined)[], all: boolean) {
+  private constructor(
+    jws: string[],
+    parsed: (SignedEntry | undefined)[],
+    all: boolean,
+    profile: InteropProfile = 'spec',
+  ) {
+    this.#profile = profile;
     this.#jws = jws;
     this.#parsed = parsed;
     this.#all = all ? (parsed as SignedEntry[]) : undefined;
@@ -87,7 +96,12 @@ export class Passport {
         throw new KestPassportError('ERR_PASSPORT_TOO_LARGE', `passport is larger than ${maxBytes} bytes`);
       }
     }
-    return new Passport([...(list as string[])], new Array(list.length).fill(undefined), false);
+    return new Passport(
+      [...(list as string[])],
+      new Array(list.length).fill(undefined),
+      false,
+      limits.profile,
+    );
   }
 
   /**
@@ -136,7 +150,7 @@ export class Passport {
     if (done) return done;
     const jws = this.#jws[index];
     if (jws === undefined) throw new RangeError(`no entry ${index} in a passport of ${this.#jws.length}`);
-    const entry = parseOrThrow(jws, index);
+    const entry = parseOrThrow(jws, index, this.#profile);
     this.#parsed[index] = entry;
     return entry;
   }
@@ -185,13 +199,18 @@ export class Passport {
 
   /** A new passport with one more entry (passports in a context are immutable). */
   append(entry: string | SignedEntry): Passport {
-    const parsed = typeof entry === 'string' ? parseOrThrow(entry, this.#jws.length) : entry;
-    return new Passport([...this.#jws, parsed.jws], [...this.#parsed, parsed], this.#all !== undefined);
+    const parsed = typeof entry === 'string' ? parseOrThrow(entry, this.#jws.length, this.#profile) : entry;
+    return new Passport(
+      [...this.#jws, parsed.jws],
+      [...this.#parsed, parsed],
+      this.#all !== undefined,
+      this.#profile,
+    );
   }
 
   /** Append in place (builder style, as the reference's add_signature). */
   addSignature(jws: string): SignedEntry {
-    const parsed = parseOrThrow(jws, this.#jws.length);
+    const parsed = parseOrThrow(jws, this.#jws.length, this.#profile);
     this.#jws.push(parsed.jws);
     this.#parsed.push(parsed); // #all, when set, is this same array
     if (this.#byHash && !this.#byHash.has(parsed.hash)) this.#byHash.set(parsed.hash, this.#jws.length - 1);
@@ -207,9 +226,9 @@ export class Passport {
   }
 }
 
-function parseOrThrow(jws: string, index: number): SignedEntry {
+function parseOrThrow(jws: string, index: number, profile: InteropProfile = 'spec'): SignedEntry {
   try {
-    return parseSignedEntry(jws);
+    return parseSignedEntry(jws, undefined, undefined, profile);
   } catch (err) {
     if (err instanceof KestError) {
       throw new KestPassportError('ERR_PASSPORT_INVALID', err.message, { index, cause: err });

@@ -13,6 +13,7 @@ import type { TrustSource } from '../keys/trust-source.js';
 import type { TrustEvaluator } from '../trust/evaluator.js';
 import { UNKNOWN_ORIGIN_TRUST } from '../trust/origin.js';
 import type { SanitizerPolicy, SanitizerRule } from '../trust/sanitizers.js';
+import type { InteropProfile } from '../wire/constants.js';
 import type { Passport, PassportLimits } from './passport.js';
 
 export interface PassportVerifierOptions {
@@ -28,6 +29,14 @@ export interface PassportVerifierOptions {
    * unchecked and listed in report.uncheckedTrust.
    */
   strictLineage?: boolean;
+  /**
+   * 'spec' (default): exactly docs/spec.md. 'reference': also read what the Python reference
+   * runtime signs (docs/interop.md): entries read as sets / with missing trace_id / null
+   * deviation fields, `kid` = principal, and — for its unlabelled entries — trust bounded by the
+   * parents' minimum and taints bounded (strictLineage false for them). Signatures, algorithms,
+   * anchored keys, links and the chain tip are checked exactly as under 'spec'.
+   */
+  profile?: InteropProfile;
   /** Several independent roots (fan-in of separate lineages). Default false: only entry 0 is a root. */
   allowMultipleRoots?: boolean;
   limits?: PassportLimits;

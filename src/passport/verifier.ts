@@ -16,6 +16,7 @@ import { LABEL } from '../wire/constants.js';
 import { verifyJwsSignature } from '../wire/jws.js';
 import { checkLineage, type Fail, type LineageRules, type LinkState, linkEntry } from './checks.js';
 import { Passport, type PassportLimits } from './passport.js';
+import { referenceKeyHeader } from './reference.js';
 import {
   asVerificationError,
   type EntryReport,
@@ -54,11 +55,13 @@ export class PassportVerifier {
           ? options.sanitizers
           : new SanitizerPolicy(options.sanitizers ?? []),
       evaluator: options.trustEvaluator ?? new DefaultTrustEvaluator(),
-      strict: options.strictLineage ?? true,
+      strict: options.profile === 'reference' ? false : (options.strictLineage ?? true),
+      reference: options.profile === 'reference',
       multiRoot: options.allowMultipleRoots ?? false,
       roots: options.roots === undefined ? undefined : rootCaps(options.roots),
     };
-    this.#limits = options.limits ?? {};
+    this.#limits =
+      options.profile === 'reference' ? { ...options.limits, profile: 'reference' } : (options.limits ?? {});
     this.#tips = new VerifiedTipCache(options.tipCacheSize ?? 10_000);
     this.#epoch = this.#trust.epoch?.();
   }
@@ -127,7 +130,7 @@ export class PassportVerifier {
       let sanitized = false;
       if (!cached) {
         await this.#checkSignature(entry, i, chains, fail);
-        const lineage = checkLineage(entry, parents, this.#rules, fail);
+        const lineage = checkLineage(entry, parents, this.#rules, fail, links.earlier.values());
         sanitized = lineage.sanitized;
         if (lineage.unchecked) uncheckedTrust.push(i);
       }
@@ -161,11 +164,12 @@ export class PassportVerifier {
     fail: Fail,
   ): Promise<void> {
     const p = entry.payload;
+    const principal = p.labels.principal as string;
     let key: KeyObject;
     try {
       key = await this.#trust.resolveKey({
-        principal: p.labels.principal as string,
-        header: entry.header,
+        principal,
+        header: this.#rules.reference ? referenceKeyHeader(entry.header, principal) : entry.header,
         entry: p,
         index,
         ...(chains.size > 0 ? { chains } : {}),

@@ -5,6 +5,7 @@
  */
 import { KestConfigurationError, KestPolicyEngineError } from '../errors.js';
 import { KestUnknownPolicyError, requirePolicyNames } from './errors.js';
+import { referenceOpaInput, referenceOpaPath } from './opa-reference.js';
 import { postJson, type RestEngineOptions, restSettings, validateBaseUrl } from './rest.js';
 import type { EvaluateOptions, EvaluationContext, PolicyDecision, PolicyEngine } from './types.js';
 
@@ -19,6 +20,13 @@ export interface OPAPolicyEngineOptions extends RestEngineOptions {
   paths?: Readonly<Record<string, string>> | ((policyName: string) => string);
   /** Where the decision sits in OPA's answer, dotted or as segments. Default `result.allow`. */
   decisionPath?: string | readonly string[];
+  /**
+   * 'kest' (default): `{"input": <evaluation context>}` at the `paths` mapping. 'reference': the
+   * Python reference runtime's request — path `v1/data/kest/<policy>` (unless `paths` is given)
+   * and its flat input (principal, chain_tip, origin, ...; docs/policy.md), so one Rego set
+   * serves both runtimes.
+   */
+  requestShape?: 'kest' | 'reference';
 }
 
 export class OPAPolicyEngine implements PolicyEngine {
@@ -26,6 +34,7 @@ export class OPAPolicyEngine implements PolicyEngine {
   readonly decisionPath: readonly string[];
   readonly #paths: OPAPolicyEngineOptions['paths'];
   readonly #http: Parameters<typeof postJson>[3];
+  readonly #reference: boolean;
 
   constructor(options: OPAPolicyEngineOptions) {
     this.url = validateBaseUrl('OPAPolicyEngine', options.url);
@@ -37,7 +46,13 @@ export class OPAPolicyEngine implements PolicyEngine {
     if (options.paths !== undefined && typeof options.paths !== 'function') {
       for (const [name, path] of Object.entries(options.paths)) dataPath(name, path);
     }
-    this.#paths = options.paths;
+    this.#reference = options.requestShape === 'reference';
+    if (options.requestShape !== undefined && options.requestShape !== 'kest' && !this.#reference) {
+      throw new KestConfigurationError(
+        `OPAPolicyEngine: unknown requestShape ${String(options.requestShape)}`,
+      );
+    }
+    this.#paths = options.paths ?? (this.#reference ? referenceOpaPath : undefined);
     this.#http = restSettings('OPAPolicyEngine', options);
   }
 
@@ -72,7 +87,7 @@ export class OPAPolicyEngine implements PolicyEngine {
         throw new KestUnknownPolicyError(name, 'OPAPolicyEngine');
       }
     });
-    const body = { input: context };
+    const body = { input: this.#reference ? referenceOpaInput(context) : context };
     for (const [i, name] of policyNames.entries()) {
       const answer = await postJson(`OPAPolicyEngine(${name})`, urls[i]!, body, this.#http, options?.signal);
       const value = this.#decision(name, entryId, answer);

@@ -31,3 +31,10 @@ export {
   type StoreOptions,
   type UpstreamIdentity,
 } from './manager.js';
+export {
+  parseReferenceBaggage,
+  type ReferenceBaggage,
+  readReferenceBaggage,
+  restoreReference,
+  unpadCompressed,
+} from './reference.js';

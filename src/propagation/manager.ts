@@ -21,7 +21,7 @@ import {
   KestVerificationError,
 } from '../errors.js';
 import { Passport, type PassportLimits } from '../passport/passport.js';
-import { BAGGAGE_KEY } from '../wire/constants.js';
+import { BAGGAGE_KEY, type InteropProfile } from '../wire/constants.js';
 import { isSha256Hex } from '../wire/hash.js';
 import { isUuid } from '../wire/uuid.js';
 import {
@@ -256,8 +256,13 @@ export class BaggageManager {
    * chain tip: an empty passport (a new lineage). Anything else that does not add up throws:
    * KestBaggageError (malformed), KestPassportError (bad passport, or over the inflate cap),
    * KestClaimCheckError (unresolvable claim check), KestVerificationError chain_tip_mismatch.
+   * `read.profile` says how entries are read (propagation/reference.ts uses 'reference').
    */
-  async restore(members: BaggageMembers, cache?: CacheProvider): Promise<Passport> {
+  async restore(
+    members: BaggageMembers,
+    cache?: CacheProvider,
+    read: { profile?: InteropProfile } = {},
+  ): Promise<Passport> {
     const inline = own(members, BAGGAGE_KEY.passport);
     const compressed = own(members, BAGGAGE_KEY.passportCompressed);
     const claim = own(members, BAGGAGE_KEY.claimCheck);
@@ -285,10 +290,8 @@ export class BaggageManager {
 
     // Shape and bounds now, and the tip (one entry); the others are parsed one at a time by the
     // verifier, which stops at the first bad one.
-    const passport = Passport.unparsed(
-      Passport.readJwsList(json, this.#passportLimits),
-      this.#passportLimits,
-    );
+    const limits = read.profile ? { ...this.#passportLimits, profile: read.profile } : this.#passportLimits;
+    const passport = Passport.unparsed(Passport.readJwsList(json, limits), limits);
     if (passport.tip?.hash !== tip) {
       throw new KestVerificationError(
         'chain_tip_mismatch',

@@ -45,7 +45,11 @@ CREATE INDEX IF NOT EXISTS spans_entry_id ON spans(entry_id);
  * published type declarations compile for users who never install better-sqlite3.
  */
 export interface SpanDatabase {
-  prepare(sql: string): { run(...params: unknown[]): unknown; all(...params: unknown[]): unknown[] };
+  prepare(sql: string): {
+    run(...params: unknown[]): unknown;
+    all(...params: unknown[]): unknown[];
+    safeIntegers(on?: boolean): { all(...params: unknown[]): unknown[] };
+  };
   pragma(source: string): unknown;
   exec(source: string): unknown;
   transaction(fn: () => void): () => void;

@@ -73,3 +73,23 @@ export const LIMITS = {
   maxPassportEntries: 1000,
   maxPassportBytes: 8 * 1024 * 1024,
 } as const;
+
+/**
+ * Interop profiles (docs/interop.md): `spec` reads and writes exactly this spec; `reference` also
+ * reads what the Python reference runtime sends (raw inline baggage, padded `_z`, unlabelled
+ * entries, unsorted taints, ...). Cryptographic checks are the same under both.
+ */
+export const INTEROP_PROFILES = ['spec', 'reference'] as const;
+export type InteropProfile = (typeof INTEROP_PROFILES)[number];
+
+/** Wire facts of the Python reference runtime that differ from this spec (docs/interop.md). */
+export const REFERENCE = {
+  runtimeName: 'kest-python',
+  spanScope: 'kest.core.framework.decorators',
+  chainTipAttribute: 'kest.chain_tip',
+  principalAttribute: 'kest.principal',
+  policyIdsAttribute: 'kest.policy_ids',
+  allowedAttribute: 'kest.allowed',
+  /** OPA data path prefix: POST {url}/v1/data/kest/<policy>. */
+  opaPathPrefix: 'v1/data/kest',
+} as const;

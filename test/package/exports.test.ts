@@ -50,7 +50,13 @@ const expected: Record<string, string[]> = {
   './spiffe/id': ['SpiffeId', 'TrustDomain', 'isSpiffeId'],
   './policy': ['OPAPolicyEngine', 'CedarAgentEngine', 'CedarPolicyEngine', 'TieredPolicyEngine'],
   './cedar': ['CedarLocalEngine'],
-  './propagation': ['BaggageManager', 'MemoryCacheProvider', 'parseBaggage', 'serializeBaggage'],
+  './propagation': [
+    'BaggageManager',
+    'MemoryCacheProvider',
+    'parseBaggage',
+    'serializeBaggage',
+    'readReferenceBaggage',
+  ],
   './redis': ['RedisCacheProvider'],
   './http': [
     'KestHttpCore',

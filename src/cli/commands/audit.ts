@@ -12,6 +12,7 @@ import type { CacheProvider } from '../../propagation/index.js';
 import { startProgress, summaryLine, totalsLine } from '../audit-output.js';
 import { type CliIo, type CommandContext, EXIT } from '../io.js';
 import { loadRoots, loadSanitizers, loadTrustSource, SELF_ASSERTED_NOTE } from '../load-spans.js';
+import { PROFILE_HELP, profileOption } from '../profile.js';
 
 export interface AuditCommandOptions {
   trace?: string;
@@ -22,6 +23,7 @@ export interface AuditCommandOptions {
   roots?: string;
   redis?: string;
   workers?: string;
+  profile?: string;
   json?: boolean;
   summary?: boolean;
 }
@@ -54,6 +56,7 @@ export async function runAudit(file: string, opts: AuditCommandOptions, io: CliI
       ...(cache ? { cache } : {}),
       ...(opts.trace ? { traceId: opts.trace } : {}),
       ...(workers !== undefined ? { workers } : {}),
+      ...(opts.profile === 'reference' ? { profile: 'reference' as const } : {}),
     }).finally(stopProgress);
     const summary = summarizeReports(reports);
     if (opts.json) {
@@ -112,9 +115,11 @@ export function register(program: Command, context: CommandContext): void {
       '--workers <n>',
       'worker threads besides the main one (0: none; default: one per other core, at most 3)',
     )
+    .option('--profile <name>', PROFILE_HELP)
     .option('--json', 'print the reports as JSON')
     .option('--summary', 'one line per trace and the totals, instead of every entry')
-    .action(async (file: string, opts: AuditCommandOptions) => {
+    .action(async (file: string, opts: AuditCommandOptions, command: Command) => {
+      profileOption(opts.profile, command, 'audit');
       context.exitCode = await runAudit(file, opts, context.io);
     });
 }

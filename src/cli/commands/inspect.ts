@@ -4,9 +4,16 @@
  */
 import type { Command } from 'commander';
 import { escapeJsonForTerminal, escapeTerminal, ROOT_PARENT } from '../../entry/index.js';
-import { KestPassportError, Passport } from '../../index.js';
+import { KestError, Passport } from '../../index.js';
 import { readPassportInput } from '../input.js';
 import { type CommandContext, EXIT } from '../io.js';
+import { PROFILE_HELP, passportOfBaggage, profileOption } from '../profile.js';
+
+interface InspectOptions {
+  json?: boolean;
+  profile?: string;
+  baggage?: string;
+}
 
 /** Escaped first (an entry's text is attacker-chosen), then clipped to the column. */
 function clip(raw: string, max: number): string {
@@ -50,15 +57,28 @@ export function register(program: Command, context: CommandContext): void {
   program
     .command('inspect')
     .description('print a passport as a table (parses strictly; does not verify signatures)')
-    .argument('<passport>', 'passport JSON file, or - for stdin')
+    .argument('[passport]', 'passport JSON file, or - for stdin (or use --baggage)')
     .option('--json', 'print the decoded entries (header, payload, hash) as JSON')
-    .action(async (source: string, options: { json?: boolean }, command: Command) => {
-      const text = await readPassportInput(source, command, io);
+    .option('--profile <name>', PROFILE_HELP)
+    .option('--baggage <header>', 'decode a `baggage` header value into its passport (chain tip checked)')
+    .action(async (source: string | undefined, options: InspectOptions, command: Command) => {
+      const profile = profileOption(options.profile, command, 'inspect');
+      if ((source === undefined) === (options.baggage === undefined)) {
+        return command.error('kest inspect: give a passport file or --baggage HEADER (one of them)', {
+          exitCode: EXIT.usage,
+        });
+      }
       let passport: Passport;
       try {
-        passport = Passport.deserialize(text);
+        if (options.baggage !== undefined) {
+          passport = await passportOfBaggage(options.baggage, profile);
+          passport.entries; // parse every entry now, under the profile
+        } else {
+          const text = await readPassportInput(source as string, command, io);
+          passport = Passport.deserialize(text, { profile });
+        }
       } catch (err) {
-        if (!(err instanceof KestPassportError)) throw err;
+        if (!(err instanceof KestError)) throw err;
         io.stderr.write(`kest inspect: ${err.code}: ${escapeTerminal(err.message)}\n`);
         context.exitCode = EXIT.invalid;
         return;

@@ -17,6 +17,7 @@ import {
 import { readPassportInput } from '../input.js';
 import { type CliIo, type CommandContext, EXIT } from '../io.js';
 import { loadRoots, SELF_ASSERTED_NOTE } from '../load-spans.js';
+import { PROFILE_HELP, profileOption } from '../profile.js';
 
 function readJsonFile(path: string, what: string, command: Command): unknown {
   try {
@@ -36,6 +37,7 @@ interface VerifyCliOptions {
   roots?: string;
   expectedTip?: string;
   partialLineage?: boolean;
+  profile?: string;
   json?: boolean;
 }
 
@@ -88,6 +90,7 @@ export function register(program: Command, context: CommandContext): void {
       '--partial-lineage',
       'entries of other runtimes without kest.source_type (e.g. the Python reference): check signatures, links and taints, leave trust unchecked and list them',
     )
+    .option('--profile <name>', PROFILE_HELP)
     .option('--json', 'print the result as JSON')
     .action(async (source: string, options: VerifyCliOptions, command: Command) => {
       context.exitCode = await runVerify(source, options, command, context.io);
@@ -106,6 +109,7 @@ function loadVerifier(options: VerifyCliOptions, command: Command): PassportVeri
       sanitizers,
       ...(options.roots ? { roots: loadRoots(options.roots) } : {}),
       ...(options.partialLineage ? { strictLineage: false } : {}),
+      profile: profileOption(options.profile, command, 'verify'),
     });
   } catch (err) {
     if (err instanceof KestError && !(err instanceof KestVerificationError)) {

@@ -15,6 +15,7 @@
 import { sameList } from '../entry/validate.js';
 import type { CacheProvider } from '../propagation/cache.js';
 import { FAILED_EXECUTION_TAINT, LABEL, SPAN } from '../wire/constants.js';
+import { type Closure, checkClosure, completes } from './closure.js';
 import { findGaps, recoverGaps, type TraceNodes } from './gaps.js';
 import { childrenOf, type Group, type Node, parentsOf, topologicalOrder } from './graph.js';
 import type {
@@ -67,7 +68,8 @@ export class Auditor {
     if (!anchored) for (const n of verifiable) n.reason = 'no_trust_source';
     const gaps = [...trace.missing.values()];
     const forks = findForks(ordered, children);
-    return traceReport(group, { ordered, gaps, forks, branches, claimChecks, anchored });
+    const closure = checkClosure(trace);
+    return traceReport(group, { ordered, gaps, forks, branches, claimChecks, anchored, closure });
   }
 }
 
@@ -163,6 +165,7 @@ interface TraceOutcome {
   claimChecks: AuditClaimCheck[];
   /** A trust source was given (else every entry stays unverified). */
   anchored: boolean;
+  closure: Closure;
 }
 
 /** The trace's report from its audited nodes and the spans around them. */
@@ -183,13 +186,16 @@ function traceReport(group: Group, t: TraceOutcome): AuditReport {
     ? 'failed'
     : !t.anchored
       ? 'unverified'
-      : gaps.length > 0 || ordered.some((n) => n.status !== 'verified')
+      : gaps.length > 0 ||
+          t.closure.incomplete.length > 0 ||
+          t.closure.missingRecords.length > 0 ||
+          ordered.some((n) => n.status !== 'verified')
         ? 'incomplete'
         : 'verified';
   return {
     traceId: group.traceId,
     status,
-    entries: ordered.map(toAuditEntry),
+    entries: ordered.map((n) => toAuditEntry(n, t.closure)),
     passport: ordered.filter((n) => n.entry).map((n) => n.jws),
     failure: first
       ? {
@@ -202,20 +208,29 @@ function traceReport(group: Group, t: TraceOutcome): AuditReport {
       : undefined,
     gaps,
     forks: t.forks,
+    incomplete: t.closure.incomplete,
+    missingRecords: t.closure.missingRecords,
     branches: t.branches,
     claimChecks: t.claimChecks,
     unsignedSpans: kestSpanNames.map((s) => ({ spanId: s.spanId, name: s.name, status: s.status })),
-    otherSpans: group.spans.length - group.nodes.length - group.duplicates - kestSpanNames.length,
+    otherSpans: group.spans.filter(
+      (sp) => typeof sp.attributes[SPAN.signature] !== 'string' && !sp.name.startsWith(SPAN.namePrefix),
+    ).length,
     duplicates: group.duplicates,
     serviceNames,
   };
 }
 
 /** A node as the report shows it: entry fields, span data, audit status. */
-function toAuditEntry(n: Node): AuditEntry {
+function toAuditEntry(n: Node, closure: Closure): AuditEntry {
   const p = n.entry?.payload;
   const span = n.span;
   const statusMessage = span?.status.message ?? '';
+  const isCompletion = completes(n.entry) !== undefined;
+  const completion = isCompletion ? n : closure.completionOf.get(n.hash);
+  const signed = completion?.entry?.payload.labels;
+  const outcome = signed?.[LABEL.outcome];
+  const duration = Number(signed?.[LABEL.durationMs]);
   return {
     index: n.index,
     hash: n.hash,
@@ -254,7 +269,14 @@ function toAuditEntry(n: Node): AuditEntry {
     reason: n.reason,
     message: n.message,
     sanitized: n.sanitized || p?.classification === 'sanitizer',
-    denied: span?.status.code === 'ERROR' && statusMessage.startsWith('ERR_AUTHORIZATION'),
+    kind: isCompletion ? 'completion' : 'call',
+    outcome: outcome === 'ok' || outcome === 'error' || outcome === 'denied' ? outcome : undefined,
+    durationMs: Number.isFinite(duration) && signed ? duration : undefined,
+    completedBy: isCompletion ? undefined : completion?.hash,
+    denied: signed
+      ? outcome === 'denied'
+      : span?.status.code === 'ERROR' && statusMessage.startsWith('ERR_AUTHORIZATION'),
+    deniedFrom: signed ? 'signed' : 'span',
     failedExecution: p?.taints.includes(FAILED_EXECUTION_TAINT) === true,
     supersededBy: n.supersededBy,
   };

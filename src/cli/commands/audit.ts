@@ -1,7 +1,9 @@
 /**
  * kest audit <spans.jsonl | audit.sqlite | otlp.json> [--trace ID] (--jwks FILE | --bundle FILE)
  *            [--sanitizers FILE] [--redis URL] [--json]
- * Exit 0: every trace verified; 1: a failure, a gap or nothing to audit; 2: usage or input error.
+ *            [--allow-incomplete]
+ * Exit 0: every trace verified; 1: a failure, a gap, an incomplete call, a missing record or nothing
+ * to audit; 2: usage or input error.
  */
 import type { Command } from 'commander';
 import { auditFile, formatReport, summarizeReports } from '../../audit/index.js';
@@ -19,6 +21,7 @@ export interface AuditCommandOptions {
   redis?: string;
   workers?: string;
   json?: boolean;
+  allowIncomplete?: boolean;
 }
 
 /** The command's work, returning the exit code. */
@@ -47,7 +50,7 @@ export async function runAudit(file: string, opts: AuditCommandOptions, io: CliI
       ...(opts.trace ? { traceId: opts.trace } : {}),
       ...(workers !== undefined ? { workers } : {}),
     });
-    const summary = summarizeReports(reports);
+    const summary = summarizeReports(reports, { allowIncomplete: opts.allowIncomplete === true });
     if (opts.json) {
       io.stdout.write(`${JSON.stringify({ summary, traces: reports }, null, 2)}\n`);
     } else {
@@ -58,7 +61,7 @@ export async function runAudit(file: string, opts: AuditCommandOptions, io: CliI
         );
       } else {
         io.stdout.write(
-          `${summary.traces} trace(s): ${summary.verified} verified, ${summary.failed} failed, ${summary.incomplete} incomplete; ${summary.entries} entries, ${summary.gaps} gap(s), ${summary.forks} fork(s)\n`,
+          `${summary.traces} trace(s): ${summary.verified} verified, ${summary.failed} failed, ${summary.incomplete} incomplete; ${summary.entries} entries, ${summary.gaps} gap(s), ${summary.forks} fork(s), ${summary.incompleteCalls} incomplete call(s), ${summary.missingRecords} missing record(s)\n`,
         );
       }
     }
@@ -97,6 +100,10 @@ export function register(program: Command, context: CommandContext): void {
     .option(
       '--workers <n>',
       'worker threads besides the main one (0: none; default: one per other core, at most 3)',
+    )
+    .option(
+      '--allow-incomplete',
+      'tolerate calls without completion (traces still in flight); missing records still fail',
     )
     .option('--json', 'print the reports as JSON')
     .action(async (file: string, opts: AuditCommandOptions) => {

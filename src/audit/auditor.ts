@@ -136,7 +136,8 @@ function markBlocked(ordered: readonly Node[], nodes: ReadonlyMap<string, Node>)
 function findForks(ordered: readonly Node[], children: ReadonlyMap<string, Node[]>): AuditFork[] {
   const forks: AuditFork[] = [];
   for (const n of ordered) {
-    const kids = children.get(n.hash) ?? [];
+    // A call's own completion beside a downstream hop's call is the call closing, not a fork.
+    const kids = (children.get(n.hash) ?? []).filter((k) => completes(k.entry) !== n.hash);
     if (kids.length < 2) continue;
     const ids = kids.map((k) => k.entry?.payload.entry_id);
     const superseded = kids.some((k) => k.supersededBy && kids.some((o) => o.hash === k.supersededBy));

@@ -11,9 +11,11 @@ import { kestVerified } from '../../src/hook/verified.js';
 import type { KestHttpOptions } from '../../src/http/core.js';
 import { createKestFetch } from '../../src/http/fetch.js';
 import type { PropagatorOptions } from '../../src/http/outbound.js';
+import { receiveTips } from '../../src/http/response-tip.js';
 import type { IdentityProvider } from '../../src/identity/provider.js';
 import type { Passport } from '../../src/passport/passport.js';
 import type { PolicyEngine } from '../../src/policy/types.js';
+import { TIP_HEADER } from '../../src/wire/constants.js';
 import { type Framework, type RunningService, startService } from './servers.js';
 
 export interface HopConfig {
@@ -96,6 +98,8 @@ export async function startChain(config: ChainConfig): Promise<RunningChain> {
           const res = hop.tamper
             ? await runWithPassport(await hop.tamper(getCurrentPassport()), send)
             : await send();
+          // send() ran in the tampered scope: hand the callee's tip to this call's completion
+          if (hop.tamper) receiveTips(res.headers.get(TIP_HEADER));
           const body = (await res.json()) as unknown;
           return {
             service: hop.name,

@@ -9,6 +9,7 @@
  *   npm run demo -- --tamper[=edit]      hop2 edits hop1's entry: hop3 refuses (401), audit names entry 0
  *   npm run demo -- --tamper=inflate     hop2 inflates its own trust: refused, audit names entry 1
  *   npm run demo -- --attack=reroot      hop2 drops hop1's entry, re-roots as `system`: unauthorized_root
+ *   npm run demo -- --attack=drop        hop3 deletes its own spans: the audit names the missing record
  *   npm run demo -- --viz[=FILE]         also write the HTML lineage viewer (default .kest-demo/lineage.html)
  *   npm run demo -- --spiffe             SVIDs from the in-repo dev Workload API, SPIFFE mutual TLS
  *                                        between the hops (mtls.ts); audit with its bundle only
@@ -38,6 +39,7 @@ import { MemoryCacheProvider } from '../../src/propagation/cache.js';
 import { BaggageManager } from '../../src/propagation/manager.js';
 import { auditEvidence, auditSpanFile, startSpanFile } from './audit.js';
 import { type HopConfig, startChain } from './chain.js';
+import { dropOwnSpans, dropVerdict } from './drop.js';
 import { createIdentities, type IdentityMode } from './identity.js';
 import { type DemoMtls, demoMtls } from './mtls.js';
 import { rerootAsSystem } from './reroot.js';
@@ -46,6 +48,7 @@ import { editUpstreamEntry, inflateOwnEntry, type TamperMode } from './tamper.js
 
 interface Args {
   tamper: TamperMode | 'reroot' | undefined;
+  attack: 'drop' | undefined;
   identity: IdentityMode;
   frameworks: Framework[];
   /** Where the viewer goes, when asked for. */
@@ -54,11 +57,12 @@ interface Args {
 }
 
 const USAGE =
-  'usage: npm run demo -- [--tamper[=edit|inflate]] [--attack=reroot] [--viz[=FILE]] [--spiffe] [--frameworks=a,b,c] [--out=DIR]\n';
+  'usage: npm run demo -- [--tamper[=edit|inflate]] [--attack=reroot|drop] [--viz[=FILE]] [--spiffe] [--frameworks=a,b,c] [--out=DIR]\n';
 
 function parseArgs(argv: string[]): Args | undefined {
   const args: Args = {
     tamper: undefined,
+    attack: undefined,
     identity: 'local',
     frameworks: ['express', 'fastify', 'hono'],
     viz: undefined,
@@ -69,6 +73,7 @@ function parseArgs(argv: string[]): Args | undefined {
     if (a === '--tamper' || a === '--tamper=edit') args.tamper = 'edit';
     else if (a === '--tamper=inflate') args.tamper = 'inflate';
     else if (a === '--attack=reroot') args.tamper = 'reroot';
+    else if (a === '--attack=drop') args.attack = 'drop';
     else if (a === '--spiffe') args.identity = 'spiffe';
     else if (a === '--viz') viz = true;
     else if (a.startsWith('--viz=') && a.length > 6) viz = a.slice(6);
@@ -188,6 +193,11 @@ function auditNotes(report: AuditReport): string[] {
       (g) =>
         `gap: ${short(g.hash, 12)} referenced by ${g.referencedBy.join(', ')}; ${g.recovered ? `recovered from ${g.recovered}` : 'entry lost'}`,
     ),
+    ...report.missingRecords.map(
+      (m) =>
+        `missing_record: ${short(m.hash, 12)} (${m.via} of ${m.referencedBy}); ${m.expectedFrom ?? 'an unknown workload'} should have exported it`,
+    ),
+    ...report.incomplete.map((i) => `incomplete: ${i.operation} by ${i.principal} has no completion`),
     ...report.forks.map(
       (f) =>
         `fork (${f.kind}) at entry ${f.parentIndex}: ${f.children.map((c) => `${c.index}:${c.status}`).join(', ')}`,
@@ -351,6 +361,9 @@ async function main(): Promise<number> {
 
     // Offline: an auditor with the span file and nothing but the trust file (keys or bundle).
     await telemetry.forceFlush();
+    const dropped = args.attack === 'drop' ? HOPS[2].workload : undefined;
+    if (dropped)
+      out(`hop3 (compromised) deleted its ${dropOwnSpans(spansPath, dropped)} span(s) before export`);
     const anchors = args.identity === 'spiffe' ? "the dev agent's bundle only" : 'the 3 public keys';
     const reports = await auditSpanFile(spansPath, identities.auditTrust(), roots);
     const report = reports[0];
@@ -370,18 +383,23 @@ async function main(): Promise<number> {
     const vizReports: AuditReport[] = [...reports];
     let ok = false;
     let verdict: string;
-    if (!args.tamper) {
-      if (report.status === 'verified' && report.entries.length === HOPS.length && res.ok) {
+    const caughtDrop = dropped ? dropVerdict(report, dropped) : undefined;
+    if (dropped) {
+      ok = caughtDrop !== undefined && res.ok;
+      verdict = caughtDrop ?? `FAILED to detect the dropped record: ${report.status}`;
+    } else if (!args.tamper) {
+      // every hop signs its call entry and its completion
+      if (report.status === 'verified' && report.entries.length === HOPS.length * 2 && res.ok) {
         verdict = 'verified';
         ok = true;
       } else {
-        verdict = `NOT verified: ${report.failure ? describeFailure(report.failure, report, serviceOf) : `${report.status}, ${report.entries.length} of ${HOPS.length} entries`}`;
+        verdict = `NOT verified: ${report.failure ? describeFailure(report.failure, report, serviceOf) : `${report.status}, ${report.entries.length} of ${HOPS.length * 2} entries`}`;
       }
     } else {
       // Tampered run: what the records say, and the evidence hop3 refused.
       out(
         report.status === 'verified'
-          ? `  recorded entries: verified (${report.entries.length} of ${HOPS.length} hops signed; the chain stopped before hop3)`
+          ? `  recorded entries: verified (${report.entries.length} entries: hops 1–2 called and closed; the chain stopped before hop3)`
           : `  recorded entries: NOT verified — ${report.failure ? describeFailure(report.failure, report, serviceOf) : report.status}`,
       );
       const refusal = refusals.find((r) => r.hop === 'hop3');

@@ -17,6 +17,7 @@ import { sameList } from '../entry/validate.js';
 import type { CacheProvider } from '../propagation/cache.js';
 import type { InteropProfile } from '../wire/constants.js';
 import { FAILED_EXECUTION_TAINT, LABEL, SPAN } from '../wire/constants.js';
+import { type Closure, checkClosure, completes } from './closure.js';
 import { findGaps, recoverGaps, type TraceNodes } from './gaps.js';
 import { childrenOf, type Group, type Node, parentsOf, topologicalOrder } from './graph.js';
 import type {
@@ -72,7 +73,17 @@ export class Auditor {
     const gaps = [...trace.missing.values()];
     const forks = findForks(ordered, children);
     const rootsChecked = this.#verifier.rootsChecked;
-    return traceReport(group, { ordered, gaps, forks, branches, claimChecks, anchored, rootsChecked });
+    const closure = checkClosure(trace);
+    return traceReport(group, {
+      ordered,
+      gaps,
+      forks,
+      branches,
+      claimChecks,
+      anchored,
+      rootsChecked,
+      closure,
+    });
   }
 }
 
@@ -142,7 +153,8 @@ function markBlocked(ordered: readonly Node[], nodes: ReadonlyMap<string, Node>)
 function findForks(ordered: readonly Node[], children: ReadonlyMap<string, Node[]>): AuditFork[] {
   const forks: AuditFork[] = [];
   for (const n of ordered) {
-    const kids = children.get(n.hash) ?? [];
+    // A call's own completion beside a downstream hop's call is the call closing, not a fork.
+    const kids = (children.get(n.hash) ?? []).filter((k) => completes(k.entry) !== n.hash);
     if (kids.length < 2) continue;
     const ids = kids.map((k) => k.entry?.payload.entry_id);
     const superseded = kids.some((k) => k.supersededBy && kids.some((o) => o.hash === k.supersededBy));
@@ -173,6 +185,7 @@ interface TraceOutcome {
   anchored: boolean;
   /** Root rules were given: root origins are checked, not self-asserted. */
   rootsChecked: boolean;
+  closure: Closure;
 }
 
 /** The trace's report from its audited nodes and the spans around them. */
@@ -193,13 +206,16 @@ function traceReport(group: Group, t: TraceOutcome): AuditReport {
     ? 'failed'
     : !t.anchored
       ? 'unverified'
-      : gaps.length > 0 || ordered.some((n) => n.status !== 'verified')
+      : gaps.length > 0 ||
+          t.closure.incomplete.length > 0 ||
+          t.closure.missingRecords.length > 0 ||
+          ordered.some((n) => n.status !== 'verified')
         ? 'incomplete'
         : 'verified';
   return {
     traceId: group.traceId,
     status,
-    entries: ordered.map((n) => toAuditEntry(n, t.rootsChecked)),
+    entries: ordered.map((n) => toAuditEntry(n, t.rootsChecked, t.closure)),
     passport: ordered.filter((n) => n.entry).map((n) => n.jws),
     failure: first
       ? {
@@ -212,20 +228,29 @@ function traceReport(group: Group, t: TraceOutcome): AuditReport {
       : undefined,
     gaps,
     forks: t.forks,
+    incomplete: t.closure.incomplete,
+    missingRecords: t.closure.missingRecords,
     branches: t.branches,
     claimChecks: t.claimChecks,
     unsignedSpans: kestSpanNames.map((s) => ({ spanId: s.spanId, name: s.name, status: s.status })),
-    otherSpans: group.spans.length - group.nodes.length - group.duplicates - kestSpanNames.length,
+    otherSpans: group.spans.filter(
+      (sp) => typeof sp.attributes[SPAN.signature] !== 'string' && !sp.name.startsWith(SPAN.namePrefix),
+    ).length,
     duplicates: group.duplicates,
     serviceNames,
   };
 }
 
 /** A node as the report shows it: entry fields, span data, audit status. */
-function toAuditEntry(n: Node, rootsChecked: boolean): AuditEntry {
+function toAuditEntry(n: Node, rootsChecked: boolean, closure: Closure): AuditEntry {
   const p = n.entry?.payload;
   const span = n.span;
   const statusMessage = span?.status.message ?? '';
+  const isCompletion = completes(n.entry) !== undefined;
+  const completion = isCompletion ? n : closure.completionOf.get(n.hash);
+  const signed = completion?.entry?.payload.labels;
+  const outcome = signed?.[LABEL.outcome];
+  const duration = Number(signed?.[LABEL.durationMs]);
   return {
     index: n.index,
     hash: n.hash,
@@ -265,7 +290,14 @@ function toAuditEntry(n: Node, rootsChecked: boolean): AuditEntry {
     reason: n.reason,
     message: n.message,
     sanitized: n.sanitized || p?.classification === 'sanitizer',
-    denied: span?.status.code === 'ERROR' && statusMessage.startsWith('ERR_AUTHORIZATION'),
+    kind: isCompletion ? 'completion' : 'call',
+    outcome: outcome === 'ok' || outcome === 'error' || outcome === 'denied' ? outcome : undefined,
+    durationMs: Number.isFinite(duration) && signed ? duration : undefined,
+    completedBy: isCompletion ? undefined : completion?.hash,
+    denied: signed
+      ? outcome === 'denied'
+      : span?.status.code === 'ERROR' && statusMessage.startsWith('ERR_AUTHORIZATION'),
+    deniedFrom: signed ? 'signed' : 'span',
     failedExecution: p?.taints.includes(FAILED_EXECUTION_TAINT) === true,
     supersededBy: n.supersededBy,
   };

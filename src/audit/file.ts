@@ -39,11 +39,33 @@ export interface AuditSummary {
   entries: number;
   gaps: number;
   forks: number;
-  /** Every trace verified and at least one trace audited. */
+  /** Call entries without their completion, over all traces (docs/spec.md §11). */
+  incompleteCalls: number;
+  /** Records the signed data requires that no span exported. */
+  missingRecords: number;
+  /**
+   * Every trace verified and at least one trace audited. With `allowIncomplete`, a trace whose
+   * only shortfall is calls without completion (still in flight) counts as verified.
+   */
   ok: boolean;
 }
 
-export function summarizeReports(reports: readonly AuditReport[]): AuditSummary {
+/** Verified, or (allowIncomplete) short only of completions: every entry verified, nothing missing. */
+function acceptable(r: AuditReport, allowIncomplete: boolean): boolean {
+  if (r.status === 'verified') return true;
+  return (
+    allowIncomplete &&
+    r.status === 'incomplete' &&
+    r.gaps.length === 0 &&
+    r.missingRecords.length === 0 &&
+    r.entries.every((e) => e.status === 'verified')
+  );
+}
+
+export function summarizeReports(
+  reports: readonly AuditReport[],
+  options: { allowIncomplete?: boolean } = {},
+): AuditSummary {
   const count = (s: AuditReport['status']) => reports.filter((r) => r.status === s).length;
   return {
     traces: reports.length,
@@ -53,7 +75,9 @@ export function summarizeReports(reports: readonly AuditReport[]): AuditSummary 
     entries: reports.reduce((n, r) => n + r.entries.length, 0),
     gaps: reports.reduce((n, r) => n + r.gaps.length, 0),
     forks: reports.reduce((n, r) => n + r.forks.length, 0),
-    ok: reports.length > 0 && reports.every((r) => r.status === 'verified'),
+    incompleteCalls: reports.reduce((n, r) => n + r.incomplete.length, 0),
+    missingRecords: reports.reduce((n, r) => n + r.missingRecords.length, 0),
+    ok: reports.length > 0 && reports.every((r) => acceptable(r, options.allowIncomplete === true)),
   };
 }
 
@@ -76,6 +100,17 @@ export function formatReport(r: AuditReport): string {
       `  gap: ${short(g.hash)}${g.entryId ? ` (${g.entryId})` : ''} referenced by ${g.referencedBy.join(', ')} via ${g.via}; no span carries it (${rec})`,
     );
   }
+  for (const m of r.missingRecords) {
+    const who = m.expectedFrom ? `${m.expectedFrom} should have exported it` : 'exporter unknown';
+    lines.push(
+      `  missing_record: ${short(m.hash)} (${m.via} of ${m.referencedBy}); no span carries it: ${who}`,
+    );
+  }
+  for (const i of r.incomplete) {
+    lines.push(
+      `  incomplete: ${i.operation} (${i.entryId}) by ${i.principal}: no completion (crashed, in flight, or record dropped)`,
+    );
+  }
   for (const f of r.forks) {
     lines.push(
       `  fork (${f.kind}) at entry ${f.parentIndex}: ${f.children.map((c) => `${c.index}:${c.status}`).join(', ')}`,
@@ -88,7 +123,8 @@ export function formatReport(r: AuditReport): string {
     const flags = [
       e.origin ? `origin ${e.origin}` : '',
       e.sanitized ? 'sanitizer' : '',
-      e.denied ? 'denied' : '',
+      e.denied ? (e.deniedFrom === 'span' ? 'denied (unsigned span status)' : 'denied') : '',
+      e.kind === 'completion' ? `completion ${e.outcome ?? '?'} ${e.durationMs ?? '?'}ms` : '',
       e.failedExecution ? 'failed_execution' : '',
       e.supersededBy ? 'superseded' : '',
       e.source !== 'span' ? `from ${e.source}` : '',
@@ -100,6 +136,7 @@ export function formatReport(r: AuditReport): string {
       `  ${String(e.index).padStart(3)} ${e.status.padEnd(10)} ${e.operation ?? '?'} by ${e.principal ?? '?'} trust=${e.trustScore ?? '?'}${taints}${flags.length ? ` [${flags.join(', ')}]` : ''}${why}`,
     );
   }
+  if (r.serviceNames.length > 0) lines.push('  (service names and span status/timing: unsigned span data)');
   if (r.unsignedSpans.length > 0) lines.push(`  ${r.unsignedSpans.length} Kest span(s) without a signature`);
   if (r.duplicates > 0) lines.push(`  ${r.duplicates} duplicate span(s) ignored`);
   // Each line is one line: a newline or escape sequence inside an entry's field shows as \n, \e.

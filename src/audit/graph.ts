@@ -166,18 +166,23 @@ export function groupSpans(spans: readonly SpanRecord[]): {
       groups.set(span.traceId, g);
     }
     g.spans.push(span);
-    const jws = span.attributes[SPAN.signature];
-    if (typeof jws !== 'string') continue;
-    const node = lazyNode(jws, entryHash(jws), 'span', span, order++);
-    if (byHash.has(node.hash)) {
-      g.duplicates++;
-      continue;
+    // A call's span carries its entry and, once the call closed, its completion (§11).
+    for (const attribute of ENTRY_ATTRIBUTES) {
+      const jws = span.attributes[attribute];
+      if (typeof jws !== 'string') continue;
+      const node = lazyNode(jws, entryHash(jws), 'span', span, order++);
+      if (byHash.has(node.hash)) {
+        g.duplicates++;
+        continue;
+      }
+      byHash.set(node.hash, node);
+      g.nodes.push(node);
     }
-    byHash.set(node.hash, node);
-    g.nodes.push(node);
   }
   return { groups, byHash };
 }
+
+const ENTRY_ATTRIBUTES = [SPAN.signature, SPAN.completion] as const;
 
 /** @internal The parent hashes an entry names (none for a root). */
 export function parentsOf(n: Node): string[] {

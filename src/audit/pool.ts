@@ -83,6 +83,7 @@ function slimSpan(s: SpanRecord, own: Node | undefined): SpanRecord {
   const a = s.attributes;
   const attributes: Record<string, AttributeValue> = {};
   if (a[SPAN.signature] !== undefined) attributes[SPAN.signature] = a[SPAN.signature] as AttributeValue;
+  if (a[SPAN.completion] !== undefined) attributes[SPAN.completion] = a[SPAN.completion] as AttributeValue;
   if (a[SPAN.operation] !== undefined) attributes[SPAN.operation] = a[SPAN.operation] as AttributeValue;
   const tip = passportTipHash(a[SPAN.passport], own);
   if (tip !== undefined) attributes[SPAN.passport] = `tip:${tip}`;

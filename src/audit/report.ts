@@ -88,12 +88,46 @@ export interface AuditEntry {
   message: string | undefined;
   /** Raised trust or cleared taints under a sanitizer rule (or classification 'sanitizer'). */
   sanitized: boolean;
-  /** The span says the call was denied by policy. */
+  /** 'completion': this entry closes a call (docs/spec.md §11); 'call' otherwise. */
+  kind: 'call' | 'completion';
+  /**
+   * Signed outcome (of this completion, or of the call's completion in the trace); undefined when
+   * no completion is present (another runtime, or incomplete).
+   */
+  outcome: 'ok' | 'error' | 'denied' | undefined;
+  /** Signed duration of the call in ms (from its completion), when present. */
+  durationMs: number | undefined;
+  /** Hash of the completion that closes this call entry, when present. */
+  completedBy: string | undefined;
+  /**
+   * Denied by policy: from the signed outcome when a completion is present, else from the
+   * (unsigned) span status; `deniedFrom` says which.
+   */
   denied: boolean;
+  deniedFrom: 'signed' | 'span';
   /** The call's function threw (taint failed_execution). */
   failedExecution: boolean;
   /** Original entry of a failed call, replaced by this failed_execution entry (hash). */
   supersededBy: string | undefined;
+}
+
+/** A call entry whose completion is not in the trace (crashed, in flight, or its record dropped). */
+export interface AuditIncomplete {
+  hash: string;
+  entryId: string;
+  operation: string;
+  principal: string;
+}
+
+/** An entry the trace's signed data requires that no span (nor recovery) provided. */
+export interface AuditMissingRecord {
+  hash: string;
+  /** 'downstream': a completion's kest.downstream tip; 'parent': an entry's parent. */
+  via: 'downstream' | 'parent';
+  /** Entry id(s) that reference it. */
+  referencedBy: string;
+  /** The workload that should have exported it, when the signed data names one. */
+  expectedFrom: string | undefined;
 }
 
 export interface AuditGap {
@@ -141,7 +175,10 @@ export interface AuditClaimCheck {
 
 export interface AuditReport {
   traceId: string;
-  /** 'verified': every entry proven, nothing missing. 'incomplete': gaps or unverifiable entries. */
+  /**
+   * 'verified': every entry proven, nothing missing. 'incomplete': gaps, unverifiable entries, calls
+   * without completion, or missing records.
+   */
   status: 'verified' | 'failed' | 'incomplete' | 'unverified';
   entries: AuditEntry[];
   /** The rebuilt passport: JWS of every parsed entry in hash-linked order. */
@@ -149,9 +186,13 @@ export interface AuditReport {
   failure: AuditFailure | undefined;
   gaps: AuditGap[];
   forks: AuditFork[];
+  /** Call entries without their completion (docs/spec.md §11). */
+  incomplete: AuditIncomplete[];
+  /** Records the signed data requires that no span exported (docs/spec.md §11). */
+  missingRecords: AuditMissingRecord[];
   branches: AuditBranch[];
   claimChecks: AuditClaimCheck[];
-  /** Kest spans without a signature (signing halted) and other spans of the trace. */
+  /** Kest spans without a signature (signing halted) and other spans of the trace. Unsigned data. */
   unsignedSpans: { spanId: string; name: string; status: SpanRecord['status'] }[];
   otherSpans: number;
   duplicates: number;

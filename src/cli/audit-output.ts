@@ -12,7 +12,7 @@ export function summaryLine(r: AuditReport): string {
 }
 
 export function totalsLine(s: AuditSummary): string {
-  return `${s.traces} trace(s): ${s.verified} verified, ${s.failed} failed, ${s.incomplete} incomplete; ${s.entries} entries, ${s.gaps} gap(s), ${s.forks} fork(s)`;
+  return `${s.traces} trace(s): ${s.verified} verified, ${s.failed} failed, ${s.incomplete} incomplete; ${s.entries} entries, ${s.gaps} gap(s), ${s.forks} fork(s), ${s.incompleteCalls} incomplete call(s), ${s.missingRecords} missing record(s)`;
 }
 
 /**

@@ -42,6 +42,12 @@ export interface KestConfigureOptions {
   serviceName?: string;
   /** Deployment policies: an object or a file path. Set once; the KEST_CONFIG file otherwise. */
   deployment?: DeploymentConfig | Record<string, unknown> | string;
+  /**
+   * Copy the passport so far into every span's `kest.passport` (up to 16 KB, then `tip:<hash>`).
+   * Default false: the audit needs only `kest.signature`/`kest.completion`, the parent hash and ids;
+   * the copy costs tracing-backend bytes (docs/audit.md, "Span volume").
+   */
+  passportInSpans?: boolean;
 }
 
 interface State {
@@ -57,6 +63,7 @@ interface State {
   engineTimeoutMs: number;
   serviceName?: string | undefined;
   deployment?: DeploymentConfig | undefined;
+  passportInSpans?: boolean | undefined;
 }
 
 function initial(): State {

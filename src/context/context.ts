@@ -23,6 +23,8 @@ export interface PassportScope {
    * Undefined: the passport's last entry is the only tip.
    */
   tips?: string[] | undefined;
+  /** Downstream tips received back in this call (e.g. `kest-tip` responses): signed into its completion. */
+  received?: { tip: string; by?: string | undefined }[] | undefined;
 }
 
 /** User/agent/task claims, and where they came from. */

@@ -1,5 +1,6 @@
 /** The enclosing scope's passport: the parents of the next entry, and moving it forward after a call. */
 import type { Span } from '@opentelemetry/api';
+import { getConfiguration } from '../config/config.js';
 import type { PassportScope } from '../context/context.js';
 import type { SignedEntry } from '../entry/signed.js';
 import { Passport } from '../passport/passport.js';
@@ -38,7 +39,7 @@ export function parentsOf(passport: Passport | undefined, tips: string[] | undef
 
 const MAX_PASSPORT_ATTRIBUTE = 16 * 1024;
 export function setPassportAttribute(span: Span, passport: Passport | undefined): void {
-  if (!passport || !span.isRecording()) return;
+  if (!passport || !span.isRecording() || getConfiguration().passportInSpans !== true) return;
   const json = passport.serialize();
   span.setAttribute(SPAN.passport, json.length <= MAX_PASSPORT_ATTRIBUTE ? json : `tip:${passport.tipHash}`);
 }

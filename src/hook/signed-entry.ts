@@ -5,7 +5,6 @@ import type { IdentityProvider } from '../identity/provider.js';
 import type { Passport } from '../passport/passport.js';
 import { b64urlDecode } from '../wire/base64url.js';
 import { canonicalize } from '../wire/canonical.js';
-import { FAILED_EXECUTION_TAINT } from '../wire/constants.js';
 import { entryHash } from '../wire/hash.js';
 import { type JwsHeader, parseJws } from '../wire/jws.js';
 
@@ -80,13 +79,4 @@ function chainsOf(passport: Passport): Set<string> | undefined {
     }
   }
   return out;
-}
-
-/** The replacement entry for a call whose function threw: same id and parents, trust 0, tainted. */
-export function failurePayload(p: KestEntryPayload): KestEntryPayload {
-  const added = p.added_taints.includes(FAILED_EXECUTION_TAINT)
-    ? p.added_taints
-    : [...p.added_taints, FAILED_EXECUTION_TAINT];
-  const taints = [...new Set([...p.taints, FAILED_EXECUTION_TAINT])].sort();
-  return { ...p, added_taints: added, taints, trust_score: 0, timestamp_ms: Date.now() };
 }

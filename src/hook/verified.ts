@@ -7,9 +7,11 @@
  *
  * The entry is signed *before* the function runs, so nested protected calls and downstream hops can
  * chain to it and the engine decides over a signed statement. Hence `content_hash` is "" in call
- * entries: the result does not exist at signing time. When the function throws, a replacement entry
- * (same entry_id and parent, trust 0, taint failed_execution) is signed and the enclosing scope
- * continues from it, so everything downstream of a failure inherits trust 0.
+ * entries: the result does not exist at signing time. After the function returns, throws or is
+ * denied, a completion entry closes the call (completion.ts, docs/spec.md §11): outcome, duration,
+ * the result's hash, the downstream tips received back. The enclosing scope continues from it; a
+ * failed call's completion has trust 0 and taint failed_execution, so everything downstream of a
+ * failure inherits trust 0.
  */
 import { randomBytes } from 'node:crypto';
 import { context, isSpanContextValid, type Span, SpanStatusCode, trace } from '@opentelemetry/api';
@@ -26,9 +28,10 @@ import type { KestEntryPayload } from '../entry/types.js';
 import { KestConfigurationError, KestError } from '../errors.js';
 import type { EvaluationContext } from '../policy/types.js';
 import { canonicalize } from '../wire/canonical.js';
-import { LABEL, SPAN } from '../wire/constants.js';
+import { COMPLETION_EXPECTED, LABEL, type Outcome, SPAN } from '../wire/constants.js';
 import { sha256Hex } from '../wire/hash.js';
 import { evaluateTiers } from './authorize.js';
+import { type CompletionInput, signCompletion } from './completion.js';
 import type { KestVerifiedOptions } from './options.js';
 import {
   assertSanitizer,
@@ -43,7 +46,7 @@ import {
   workloadIdOf,
 } from './resolve.js';
 import { advance, passportOf, setPassportAttribute } from './scope.js';
-import { failurePayload, signOrHalt } from './signed-entry.js';
+import { signOrHalt } from './signed-entry.js';
 
 export type { KestVerifiedOptions, Resolvable } from './options.js';
 
@@ -136,6 +139,7 @@ function prepareCall<A extends unknown[]>(
 
 /** Inside the call's span: sign, authorise, run, append; a Kest error marks the span. */
 async function inSpan<A extends unknown[], R>(call: Call<A>, span: Span, run: () => R): Promise<Awaited<R>> {
+  const startedAt = performance.now();
   try {
     const payload = buildCallPayload(call, span);
     // Sign (no signature, no call)
@@ -143,15 +147,20 @@ async function inSpan<A extends unknown[], R>(call: Call<A>, span: Span, run: ()
     span.setAttribute(SPAN.signature, entry.jws);
     span.setAttribute(SPAN.trustScore, call.hop.trustScore);
     const ctx = evaluationContext(call, payload);
-    await evaluateTiers(
-      call.setup.tiers,
-      call.setup.engines,
-      ctx,
-      payload,
-      call.workloadId,
-      call.setup.config.engineTimeoutMs,
-    );
-    return await runAndAppend(call, span, entry, payload, run);
+    try {
+      await evaluateTiers(
+        call.setup.tiers,
+        call.setup.engines,
+        ctx,
+        payload,
+        call.workloadId,
+        call.setup.config.engineTimeoutMs,
+      );
+    } catch (denial) {
+      await closeDenied(call, span, entry, startedAt);
+      throw denial;
+    }
+    return await runAndAppend(call, span, entry, startedAt, run);
   } catch (err) {
     if (err instanceof KestError) {
       span.setStatus({ code: SpanStatusCode.ERROR, message: `${err.code}: ${err.message}` });
@@ -160,6 +169,46 @@ async function inSpan<A extends unknown[], R>(call: Call<A>, span: Span, run: ()
   } finally {
     span.end();
   }
+}
+
+/**
+ * A denied call still closes its record (outcome `denied`) on its span. The enclosing scope does not
+ * move: the denied call never ran. If even that signature fails the denial stands (the audit then
+ * reports the call `incomplete`).
+ */
+async function closeDenied<A extends unknown[]>(
+  call: Call<A>,
+  span: Span,
+  entry: SignedEntry,
+  startedAt: number,
+): Promise<void> {
+  const { start } = call.lineage;
+  const scope: PassportScope = { passport: start ? start.append(entry) : passportOf(entry) };
+  try {
+    const done = await signCompletion(completionInput(call, entry, scope, 'denied', startedAt));
+    span.setAttribute(SPAN.completion, done.jws);
+  } catch {
+    // the denial is what the caller must see
+  }
+}
+
+function completionInput<A extends unknown[]>(
+  call: Call<A>,
+  entry: SignedEntry,
+  scope: PassportScope,
+  outcome: Outcome,
+  startedAt: number,
+  result?: unknown,
+): CompletionInput {
+  return {
+    identity: call.setup.identity,
+    evaluator: call.options.trustEvaluator ?? call.setup.config.trustEvaluator,
+    call: entry,
+    scope,
+    outcome,
+    durationMs: performance.now() - startedAt,
+    result,
+  };
 }
 
 /** The call entry's payload; it records this call's span and sets the span's entry attributes. */
@@ -218,6 +267,7 @@ function callLabels<A extends unknown[]>(call: Call<A>): Record<string, string> 
       task: who.task ?? null,
     }),
     [LABEL.resourceAttr]: JSON.stringify(hop.resourceAttr),
+    [LABEL.completion]: COMPLETION_EXPECTED,
   };
   if (hop.sourceType !== undefined) labels[LABEL.sourceType] = hop.sourceType;
   if (hop.override !== undefined) labels[LABEL.trustOverride] = String(hop.override);
@@ -251,28 +301,36 @@ function evaluationContext<A extends unknown[]>(call: Call<A>, payload: KestEntr
 }
 
 /**
- * Run in a new scope that starts with this call's entry, then move the enclosing scope forward. If
- * the function throws: sign the failure entry (trust 0, failed_execution), continue from it, mark
- * the span, and re-throw the function's error unchanged.
+ * Run in a new scope that starts with this call's entry, sign the completion (outcome, duration,
+ * result hash, the tips received back), then move the enclosing scope forward to the completion.
+ * If the function threw, the completion has trust 0 and taint failed_execution, so everything
+ * downstream of a failure inherits trust 0; the function's error is re-thrown unchanged.
  */
 async function runAndAppend<A extends unknown[], R>(
   call: Call<A>,
   span: Span,
   entry: SignedEntry,
-  payload: KestEntryPayload,
+  startedAt: number,
   run: () => R,
 ): Promise<Awaited<R>> {
   const { start, enclosing, startTips } = call.lineage;
   const scope: PassportScope = { passport: start ? start.append(entry) : passportOf(entry) };
-  let result: Awaited<R>;
+  let result: Awaited<R> | undefined;
+  let failure: { err: unknown } | undefined;
   try {
     result = await runInScope(scope, run, withCallIdentity(context.active(), call.who));
   } catch (err) {
-    const failed = await signOrHalt(call.setup.identity, failurePayload(payload), start, call.operation);
-    advance(enclosing, start, startTips, start ? start.append(failed) : passportOf(failed));
-    span.setAttribute(SPAN.signature, failed.jws);
+    failure = { err };
+  }
+  const outcome: Outcome = failure ? 'error' : 'ok';
+  const done = await signCompletion(completionInput(call, entry, scope, outcome, startedAt, result));
+  const next = scope.passport.append(done);
+  advance(enclosing, start, startTips, next);
+  span.setAttribute(SPAN.completion, done.jws);
+  setPassportAttribute(span, enclosing?.passport ?? next);
+  if (failure) {
+    const err = failure.err;
     span.setAttribute(SPAN.trustScore, 0);
-    setPassportAttribute(span, enclosing?.passport);
     span.recordException(err as Error);
     span.setStatus({
       code: SpanStatusCode.ERROR,
@@ -280,7 +338,5 @@ async function runAndAppend<A extends unknown[], R>(
     });
     throw err;
   }
-  advance(enclosing, start, startTips, scope.passport);
-  setPassportAttribute(span, scope.passport);
-  return result;
+  return result as Awaited<R>;
 }

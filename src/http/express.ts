@@ -12,6 +12,7 @@
 import type { ErrorRequestHandler, NextFunction, Request, RequestHandler, Response } from 'express';
 import { type Admission, KestHttpCore, type KestHttpOptions } from './core.js';
 import type { Refusal } from './refusal.js';
+import { captureTip, tipOnWriteHead } from './response-tip.js';
 
 export type { KestHttpOptions } from './core.js';
 export type { Refusal } from './refusal.js';
@@ -32,7 +33,10 @@ export function kestExpress(
       (admission: Admission) => {
         (req as unknown as Record<symbol, Admission>)[ADMISSION] = admission;
         // Everything downstream (middleware, handlers, their promises) runs in the Kest context.
-        core.run(admission, () => next());
+        core.run(admission, () => {
+          tipOnWriteHead(res, captureTip(admission.passport));
+          next();
+        });
       },
       (err: unknown) => {
         const refusal = core.refuse(err, 'ingress', req);

@@ -21,6 +21,7 @@ import type {
 } from 'fastify';
 import { type Admission, KestHttpCore, type KestHttpOptions } from './core.js';
 import type { Refusal } from './refusal.js';
+import { captureTip, tipOnWriteHead } from './response-tip.js';
 
 export type { KestHttpOptions } from './core.js';
 export type { Refusal } from './refusal.js';
@@ -74,7 +75,10 @@ function plugin(fastify: FastifyInstance, opts: KestFastifyOptions, done: (err?:
       try {
         // No admission: the route is outside the plugin's scope; run it as Fastify would.
         result = admission
-          ? core.run(admission, () => handler.call(this, req, reply))
+          ? core.run(admission, () => {
+              tipOnWriteHead(reply.raw, captureTip(admission.passport));
+              return handler.call(this, req, reply);
+            })
           : handler.call(this, req, reply);
       } catch (err) {
         return onError(err);

@@ -12,13 +12,16 @@
  * dispatcher interceptor; kestFetch without it sends everywhere and warns once per process.
  */
 import type { Dispatcher } from 'undici';
+import { getCurrentScope } from '../context/context.js';
 import { KestConfigurationError } from '../errors.js';
+import { TIP_HEADER } from '../wire/constants.js';
 import {
   destinationOf,
   OutboundPropagator,
   type PropagatorOptions,
   warnUnrestrictedOnce,
 } from './outbound.js';
+import { receiveTips, tipReadingHandler } from './response-tip.js';
 
 export {
   type OutboundHeaders,
@@ -55,7 +58,11 @@ export function createKestFetch(options: KestFetchOptions = {}): typeof globalTh
     if (extra.traceparent) headers.set('traceparent', extra.traceparent);
     if (extra.tracestate) headers.set('tracestate', extra.tracestate);
     const base = options.fetch ?? globalThis.fetch;
-    return base(input, { ...init, headers });
+    const scope = getCurrentScope();
+    const res = await base(input, { ...init, headers });
+    // The callee's final tip goes to the enclosing call's completion (§11), from Kest peers only.
+    if (extra.baggage !== undefined) receiveTips(res.headers.get(TIP_HEADER), scope);
+    return res;
   };
 }
 
@@ -126,7 +133,9 @@ export function kestInterceptor(options: PropagatorOptions): Dispatcher.Dispatch
             if (extra.baggage !== undefined) headers.baggage = extra.baggage;
             if (extra.traceparent) headers.traceparent = extra.traceparent;
             if (extra.tracestate) headers.tracestate = extra.tracestate;
-            dispatch({ ...opts, headers }, handler);
+            const tips =
+              extra.baggage !== undefined ? tipReadingHandler(handler, getCurrentScope()) : handler;
+            dispatch({ ...opts, headers }, tips);
           },
           (err: Error) => {
             // Not sent: fail the request with the Kest error.

@@ -10,8 +10,10 @@
  */
 import type { Socket } from 'node:net';
 import type { Context, MiddlewareHandler, Next } from 'hono';
+import { TIP_HEADER } from '../wire/constants.js';
 import { type Admission, type IncomingHeaders, KestHttpCore, type KestHttpOptions } from './core.js';
 import type { Refusal } from './refusal.js';
+import { captureTip, type TipSource, tipHeaderValue } from './response-tip.js';
 
 export type { KestHttpOptions } from './core.js';
 export type { Refusal } from './refusal.js';
@@ -47,6 +49,18 @@ function info(c: Context) {
   return { method: c.req.method, url: c.req.url, headers: c.req.raw.headers };
 }
 
+/** Set kest-tip on the response; a Response with immutable headers is re-wrapped. */
+function setTip(c: Context, value: string): void {
+  try {
+    c.res.headers.set(TIP_HEADER, value);
+  } catch {
+    const res = new Response(c.res.body, c.res);
+    res.headers.set(TIP_HEADER, value);
+    c.res = undefined;
+    c.res = res;
+  }
+}
+
 export function kestHono(options: KestHttpOptions | KestHttpCore = {}): MiddlewareHandler {
   const core = options instanceof KestHttpCore ? options : new KestHttpCore(options);
   return async function kestMiddleware(c: Context, next: Next): Promise<Response | undefined> {
@@ -64,7 +78,11 @@ export function kestHono(options: KestHttpOptions | KestHttpCore = {}): Middlewa
       return toResponse(refusal);
     }
     c.set(ADMISSION as never, admission as never);
-    await core.run(admission, () => next());
+    let tip: TipSource | undefined;
+    await core.run(admission, () => {
+      tip = captureTip(admission.passport);
+      return next();
+    });
     // Hono catches handler errors into c.error (after app.onError built a response): map ours.
     if (c.error) {
       const refusal = core.refuse(c.error, 'handler', info(c));
@@ -73,6 +91,9 @@ export function kestHono(options: KestHttpOptions | KestHttpCore = {}): Middlewa
         c.res = toResponse(refusal);
       }
     }
+    // A Response's headers are sent with it: the tip as of the handler's return (§11).
+    const value = tip && tipHeaderValue(tip);
+    if (value !== undefined) setTip(c, value);
     return undefined;
   };
 }

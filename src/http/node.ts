@@ -12,6 +12,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { getConfiguration } from '../config/config.js';
 import { type Admission, KestHttpCore, type KestHttpOptions } from './core.js';
 import type { Refusal } from './refusal.js';
+import { captureTip, tipOnWriteHead } from './response-tip.js';
 
 export type { KestHttpOptions } from './core.js';
 export type { Refusal } from './refusal.js';
@@ -57,7 +58,10 @@ export function kestNode<Req extends IncomingMessage, Res extends ServerResponse
     }
     (req as unknown as Record<symbol, Admission>)[ADMISSION] = admission;
     try {
-      await core.run(admission, () => handler(req, res));
+      await core.run(admission, () => {
+        tipOnWriteHead(res, captureTip(admission.passport));
+        return handler(req, res);
+      });
     } catch (err) {
       const refusal = core.refuse(err, 'handler', request);
       if (!refusal) {

@@ -21,7 +21,32 @@ export const LABEL = {
   resourceAttr: 'kest.resource_attr',
   sourceType: 'kest.source_type',
   trustOverride: 'kest.trust_override',
+  /**
+   * Call entries (docs/spec.md §11): `expected` promises a completion entry will close this call;
+   * the audit requires one only for entries that promise it (other runtimes, older signers: none).
+   */
+  completion: 'kest.completion',
+  /** Completion entries (docs/spec.md §11): the hash of the call entry this entry closes. */
+  completes: 'kest.completes',
+  /** Completion entries: `ok` | `error` | `denied`. */
+  outcome: 'kest.outcome',
+  /** Completion entries: wall time of the call in whole milliseconds (decimal string). */
+  durationMs: 'kest.duration_ms',
+  /** Completion entries: JSON array of the downstream tips (entry hashes) the call received back. */
+  downstream: 'kest.downstream',
 } as const;
+
+/** The value of LABEL.completion on call entries the hook signs. */
+export const COMPLETION_EXPECTED = 'expected';
+
+/** The outcomes a completion entry states (docs/spec.md §11). */
+export const OUTCOMES = ['ok', 'error', 'denied'] as const;
+export type Outcome = (typeof OUTCOMES)[number];
+
+/** HTTP response header with the callee's final tip(s): comma-separated entry hashes (§11). */
+export const TIP_HEADER = 'kest-tip';
+/** At most this many tips are read from one `kest-tip` header (more: the header is ignored). */
+export const MAX_RESPONSE_TIPS = 64;
 
 /** Taint added to the entry of a call whose protected function threw (docs/spec.md §3). */
 export const FAILED_EXECUTION_TAINT = 'failed_execution';
@@ -49,6 +74,8 @@ export const SPAN = {
   workloadId: 'kest.workload_id',
   trustScore: 'kest.trust_score',
   operation: 'kest.operation',
+  /** The compact JWS of the call's completion entry (docs/spec.md §11), on the call's own span. */
+  completion: 'kest.completion',
 } as const;
 
 /**

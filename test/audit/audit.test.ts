@@ -16,7 +16,14 @@ import {
   auditSpans,
   readSpansFile,
 } from '../../src/audit/index.js';
-import { kestVerified, Passport, PassportVerifier, runWithPassport } from '../../src/index.js';
+import {
+  configure,
+  kestVerified,
+  Passport,
+  PassportVerifier,
+  resetConfiguration,
+  runWithPassport,
+} from '../../src/index.js';
 import { MockPolicyEngine } from '../../src/policy/mock.js';
 import { MemoryCacheProvider } from '../../src/propagation/cache.js';
 import { KestTelemetry, type KestTelemetryHandle, type SpanRecord } from '../../src/telemetry/index.js';
@@ -30,13 +37,20 @@ afterEach(async () => {
   await handle?.shutdown();
   handle = undefined;
   trace.disable();
+  resetConfiguration();
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const OPS = ['gateway.handle', 'orders.place', 'ledger.record'];
+const CALLS = ['gateway.handle', 'orders.place', 'ledger.record'];
+/** Each call entry, then the completions, innermost first (each closes over the nested one). */
+const OPS = [...CALLS, ...[...CALLS].reverse()];
 
-/** Run `n` concurrent three-hop requests with the file exporter; returns path and world. */
-async function exportRuns(n: number, name: string) {
+/**
+ * Run `n` concurrent three-hop requests with the file exporter; returns path and world. With
+ * `passports`, spans also carry the passport copy (opt-in) the audit can recover entries from.
+ */
+async function exportRuns(n: number, name: string, passports = false) {
+  if (passports) configure({ passportInSpans: true });
   const path = join(dir, `${name}.jsonl`);
   handle = KestTelemetry.setup({ serviceName: 'svc', exporter: 'file', path });
   const world = threeHopWorld();
@@ -51,6 +65,17 @@ function expectVerifiedChain(r: AuditReport) {
   expect(r.entries.every((e) => e.status === 'verified' && e.source === 'span')).toBe(true);
   expect(r.gaps).toEqual([]);
   expect(r.forks).toEqual([]);
+  expect(r.incomplete).toEqual([]);
+  expect(r.missingRecords).toEqual([]);
+  expect(r.entries.map((e) => e.kind)).toEqual([
+    'call',
+    'call',
+    'call',
+    'completion',
+    'completion',
+    'completion',
+  ]);
+  expect(r.entries.map((e) => e.outcome)).toEqual(Array(6).fill('ok'));
   expect(r.failure).toBeUndefined();
   // every entry's trace label is the OTel trace id of its span
   for (const e of r.entries) expect(e.span?.traceId).toBe(r.traceId);
@@ -140,14 +165,14 @@ describe('rebuild and verify from exported spans', () => {
           (e) =>
             JSON.parse(Buffer.from(e.jws.split('.')[1] as string, 'base64url').toString()).labels.trace_id,
         );
-      expect(labelIds).toEqual([r.traceId, r.traceId]);
+      expect(labelIds).toEqual(Array(5).fill(r.traceId));
     }
   });
 });
 
 describe('findings', () => {
   it('a removed span is a gap (recovered from a carried passport, still reported)', async () => {
-    const { path, world } = await exportRuns(1, 'gap');
+    const { path, world } = await exportRuns(1, 'gap', true);
     const lines = readLines(path);
     const removed = lines.find((l) => l.attributes['kest.operation'] === 'orders.place') as SpanRecord;
     const [r] = await auditSpans(
@@ -155,47 +180,55 @@ describe('findings', () => {
       { trust: world.trust },
     );
     expect(r?.status).toBe('incomplete');
-    expect(r?.gaps).toHaveLength(1);
+    // the span carried the call entry and its completion: both are gaps, both recovered
+    expect(r?.gaps).toHaveLength(2);
     expect(r?.gaps[0]?.entryId).toBe(removed.attributes['kest.entry_id']);
-    expect(r?.gaps[0]?.recovered).toBe('passport');
+    expect(r?.gaps.map((g) => g.recovered)).toEqual(['passport', 'passport']);
     expect(r?.gaps[0]?.referencedBy).toContain(
       lines.find((l) => l.attributes['kest.operation'] === 'ledger.record')?.attributes['kest.entry_id'],
     );
-    // the recovered entry is still proven by its signature
+    // the recovered entries are still proven by their signatures
     expect(r?.entries.map((e) => [e.operation, e.source, e.status])).toEqual([
       ['gateway.handle', 'span', 'verified'],
       ['orders.place', 'passport', 'verified'],
       ['ledger.record', 'span', 'verified'],
+      ['ledger.record', 'span', 'verified'],
+      ['orders.place', 'passport', 'verified'],
+      ['gateway.handle', 'span', 'verified'],
     ]);
   });
 
   it('a removed leaf span is a gap too (the enclosing span names it as its passport tip)', async () => {
-    const { path, world } = await exportRuns(1, 'gap-leaf');
+    const { path, world } = await exportRuns(1, 'gap-leaf', true);
     const lines = readLines(path).filter((l) => l.attributes['kest.operation'] !== 'ledger.record');
     const [r] = await auditSpans(lines, { trust: world.trust });
     expect(r?.status).toBe('incomplete');
-    expect(r?.gaps.map((g) => [g.via, g.recovered])).toEqual([['passport', 'passport']]);
+    // the leaf's completion is the parent of the enclosing completion; its call entry follows
+    expect(r?.gaps.map((g) => [g.via, g.recovered])).toEqual([
+      ['parent', 'passport'],
+      ['parent', 'passport'],
+    ]);
+    expect(r?.missingRecords).toEqual([]);
   });
 
   it('without carried passports a gap loses the entry and what is below it stays unverified', async () => {
+    // the default: spans carry no passport copy
     const { path, world } = await exportRuns(1, 'gap-lost');
-    const lines = readLines(path)
-      .filter((l) => l.attributes['kest.operation'] !== 'orders.place')
-      .map((l) => {
-        const { 'kest.passport': _p, ...attributes } = l.attributes;
-        return { ...l, attributes };
-      });
+    const lines = readLines(path).filter((l) => l.attributes['kest.operation'] !== 'orders.place');
+    expect(lines.some((l) => l.attributes['kest.passport'] !== undefined)).toBe(false);
     const [r] = await auditSpans(lines, { trust: world.trust });
     expect(r?.status).toBe('incomplete');
     expect(r?.gaps[0]?.recovered).toBeNull();
-    const byOp = new Map(r?.entries.map((e) => [e.operation, e]));
+    const byOp = new Map(r?.entries.filter((e) => e.kind === 'call').map((e) => [e.operation, e]));
     expect(byOp.get('gateway.handle')?.status).toBe('verified');
     expect(byOp.get('ledger.record')?.status).toBe('unverified');
     expect(byOp.get('ledger.record')?.reason).toBe('below_gap');
+    // both lost entries are missing records (an in-process parent names no exporter)
+    expect(r?.missingRecords.map((m) => m.via)).toEqual(['parent', 'parent']);
   });
 
   it('an edited span fails verification at the right entry', async () => {
-    const { path, world } = await exportRuns(1, 'edited');
+    const { path, world } = await exportRuns(1, 'edited', true);
     const lines = readLines(path);
     const target = lines.find((l) => l.attributes['kest.operation'] === 'orders.place') as SpanRecord;
     const [h, p, s] = (target.attributes['kest.signature'] as string).split('.') as [string, string, string];
@@ -232,7 +265,7 @@ describe('findings', () => {
     root.attributes['kest.signature'] = impostor.sign(Buffer.from(canonicalize(payload)));
     const [r] = await auditSpans(lines, { trust: world.trust });
     expect(r?.status).toBe('failed');
-    expect(r?.failure?.index).toBe(0);
+    expect(r?.failure?.entryId).toBe(root.attributes['kest.entry_id']);
     expect(r?.failure?.reason).toBe('key_not_anchored');
   });
 
@@ -256,7 +289,7 @@ describe('findings', () => {
     expect(good?.entries.map((e) => e.trustScore)).toEqual([10, 90, 90]);
   });
 
-  it('a failed call is a fork of kind failure, not a gap; both branches verify', async () => {
+  it('a failed call closes with outcome error, trust 0 and failed_execution; everything after inherits 0', async () => {
     const path = join(dir, 'failed.jsonl');
     handle = KestTelemetry.setup({ serviceName: 'svc', exporter: 'file', path });
     const { ids, trust } = workloads(3, 'spiffe://audit.test/f');
@@ -292,15 +325,14 @@ describe('findings', () => {
     const [r] = await auditFile(path, { trust });
     expect(r?.status).toBe('verified');
     expect(r?.gaps).toEqual([]);
-    expect(r?.forks.map((f) => f.kind)).toEqual(['failure']);
+    expect(r?.forks).toEqual([]);
     const flakyEntries = r?.entries.filter((e) => e.operation === 'flaky') ?? [];
-    expect(flakyEntries).toHaveLength(2);
-    expect(flakyEntries.find((e) => e.failedExecution)?.trustScore).toBe(0);
-    expect(flakyEntries.find((e) => !e.failedExecution)?.supersededBy).toBe(
-      flakyEntries.find((e) => e.failedExecution)?.hash,
-    );
+    expect(flakyEntries.map((e) => [e.kind, e.outcome, e.failedExecution, e.trustScore])).toEqual([
+      ['call', 'error', false, 10],
+      ['completion', 'error', true, 0],
+    ]);
+    expect(flakyEntries[0]?.completedBy).toBe(flakyEntries[1]?.hash);
     expect(r?.entries.find((e) => e.operation === 'after')?.trustScore).toBe(0);
-    expect(r?.branches.map((b) => b.status)).toEqual(['verified', 'verified']);
   });
 
   it('a denied call is marked denied', async () => {
@@ -324,10 +356,15 @@ describe('findings', () => {
     await handle.shutdown();
     const [r] = await auditFile(path, { trust });
     expect(r?.status).toBe('verified');
-    expect(r?.entries.map((e) => [e.operation, e.denied])).toEqual([
-      ['outer', false],
-      ['inner', true],
-    ]);
+    // from the signed outcome: the denied call closed with outcome denied
+    expect(new Set(r?.entries.map((e) => `${e.operation}:${e.kind}:${e.denied}:${e.deniedFrom}`))).toEqual(
+      new Set([
+        'outer:call:false:signed',
+        'outer:completion:false:signed',
+        'inner:call:true:signed',
+        'inner:completion:true:signed',
+      ]),
+    );
   });
 
   it('claim checks are resolved through the configured cache; an unreachable cache is reported', async () => {

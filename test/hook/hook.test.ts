@@ -2,6 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { isCompletion } from '../../src/hook/completion.js';
 import {
   configure,
   getCurrentPassport,
@@ -64,8 +65,15 @@ describe('kestVerified: wrapping', () => {
     };
     const { result, passport } = await inScope(() => obj.mul(2, 5));
     expect(result).toBe(30);
-    expect(passport.length).toBe(1);
-    expect(passport.tip?.payload.operation).toBe('mul');
+    // the call entry and its completion (outcome ok, the canonical result's hash)
+    expect(passport.length).toBe(2);
+    const [call, done] = passport.entries;
+    expect(call!.payload.content_hash).toBe('');
+    expect(done!.payload.operation).toBe('mul');
+    expect(done!.payload.parent_ids).toEqual([call!.hash]);
+    expect(done!.payload.labels).toMatchObject({ 'kest.completes': call!.hash, 'kest.outcome': 'ok' });
+    const { createHash } = await import('node:crypto');
+    expect(done!.payload.content_hash).toBe(createHash('sha256').update('30').digest('hex'));
   });
 
   it('re-throws the function error unchanged and records failed_execution with trust 0 (spec §3)', async () => {
@@ -155,7 +163,7 @@ describe('kestVerified: wrapping', () => {
       resourceAttr: { owner: 'alice' },
     });
     const { passport } = await inScope(() => f({ b: 2, a: 1 }));
-    const e = passport.tip!.payload;
+    const e = passport.entries[0]!.payload;
     const { createHash } = await import('node:crypto');
     expect(e.input_hash).toBe(createHash('sha256').update('[{"a":1,"b":2}]').digest('hex'));
     expect(JSON.parse(e.labels['kest.identity']!)).toEqual({ user: 'alice', agent: 'agent-1', task: null });
@@ -172,7 +180,8 @@ describe('trust and taints (spec §4)', () => {
       await first();
       await second();
     });
-    expect(passport.entries.map((e) => e.payload.trust_score)).toEqual([10, 10]);
+    // first, its completion, second, its completion
+    expect(passport.entries.map((e) => e.payload.trust_score)).toEqual([10, 10, 10, 10]);
     await expect(verifier().verify(passport)).resolves.toMatchObject({ trustScore: 10 });
   });
 
@@ -267,10 +276,15 @@ describe('trust and taints (spec §4)', () => {
       await after();
       return r;
     });
-    expect(result).toEqual({ seen: 2, after: 2 });
-    const [o, i, a] = passport.entries;
+    // after inner returned: outer's call, inner's call and inner's completion
+    expect(result).toEqual({ seen: 2, after: 3 });
+    const [o, i, ic, oc, a] = passport.entries;
     expect(i!.payload.parent_ids).toEqual([o!.hash]);
-    expect(a!.payload.parent_ids).toEqual([i!.hash]);
+    expect(ic!.payload.parent_ids).toEqual([i!.hash]);
+    // outer's completion closes over the nested call's completion; the scope continues from it
+    expect(oc!.payload.parent_ids).toEqual([ic!.hash]);
+    expect(oc!.payload.labels['kest.completes']).toBe(o!.hash);
+    expect(a!.payload.parent_ids).toEqual([oc!.hash]);
     expect(a!.payload.taints).toEqual(['pii']);
     await expect(verifier().verify(passport)).resolves.toMatchObject({ trustScore: 100, taints: ['pii'] });
   });
@@ -325,11 +339,16 @@ describe('trust and taints (spec §4)', () => {
       { policy: 'p', sourceType: 'internal' },
     );
     const { passport } = await inScope(() => handler());
-    const byOp = new Map(passport.entries.map((e) => [e.payload.operation, e]));
-    const send = byOp.get('sendEmail')!;
-    expect(send.payload.parent_ids.sort()).toEqual(
-      [byOp.get('fetchWeb')!.hash, byOp.get('readDb')!.hash].sort(),
+    const byOp = new Map(
+      passport.entries.filter((e) => !isCompletion(e)).map((e) => [e.payload.operation, e]),
     );
+    const closed = new Map(passport.entries.filter(isCompletion).map((e) => [e.payload.operation, e]));
+    const send = byOp.get('sendEmail')!;
+    // each branch closed; the join lists both completions
+    expect(send.payload.parent_ids.sort()).toEqual(
+      [closed.get('fetchWeb')!.hash, closed.get('readDb')!.hash].sort(),
+    );
+    expect(closed.get('handler')!.payload.parent_ids).toEqual([closed.get('sendEmail')!.hash]);
     expect(send.payload.taints).toEqual(['untrusted_web']);
     expect(send.payload.trust_score).toBe(10);
     // the policy engine saw the joined lineage, not one branch
@@ -366,7 +385,7 @@ describe('trust and taints (spec §4)', () => {
     );
     const v = verifier();
     for (const [n, p] of results.entries()) {
-      expect(p.length).toBe(3);
+      expect(p.length).toBe(5); // seed, then a call and its completion per step
       expect(p.entries[0]!.payload.operation).toBe(`seed${n}`);
       expect(p.tip!.payload.taints).toEqual([`t${n + 1000}`, `t${n}`].sort());
       const report = await v.verify(p);

@@ -114,12 +114,18 @@ describe('npm run demo', () => {
     });
     expect(reports).toHaveLength(1);
     expect(reports[0]!.status).toBe('verified');
-    expect(reports[0]!.entries.map((e) => e.operation)).toEqual([
-      'hop1.handle',
-      'hop2.handle',
-      'hop3.handle',
+    // each hop's call entry, then the completions (hop3 closes first)
+    expect(reports[0]!.entries.map((e) => `${e.operation}:${e.kind}`)).toEqual([
+      'hop1.handle:call',
+      'hop2.handle:call',
+      'hop3.handle:call',
+      'hop3.handle:completion',
+      'hop2.handle:completion',
+      'hop1.handle:completion',
     ]);
     expect(reports[0]!.gaps).toEqual([]);
+    expect(reports[0]!.missingRecords).toEqual([]);
+    expect(reports[0]!.incomplete).toEqual([]);
     expect(existsSync(join(dir, 'lineage.html'))).toBe(false); // only with --viz
   });
 
@@ -139,7 +145,7 @@ describe('npm run demo', () => {
       'hop3 refused the request: 401 ERR_VERIFICATION_FAILED (bad_signature, entry 0)',
     );
     // The records are intact (hop3 never ran), the evidence is not.
-    expect(stdout).toContain('recorded entries: verified (2 of 3 hops signed');
+    expect(stdout).toContain('recorded entries: verified (4 entries: hops 1–2 called and closed');
     expect(stdout).toMatch(/NOT verified: entry 0 \(hop1, hop1\.handle\): bad_signature/);
     expect(stdout).toMatch(/0 +hop1 .* admin .*✗ bad_signature/);
     expect(stdout).toContain('labels.kest.identity: {"user":"alice"');
@@ -202,7 +208,7 @@ describe('npm run demo', () => {
     });
     expect(stdout).toContain('(unauthorized_sanitizer, entry 1)');
     // hop2's own record is honest (trust 60); what it sent claims 100 under its real key
-    expect(stdout).toContain('recorded entries: verified (2 of 3 hops signed');
+    expect(stdout).toContain('recorded entries: verified (4 entries: hops 1–2 called and closed');
     expect(stdout).toMatch(/1 +hop2 .* 100 \(override\) .*✗ unauthorized_sanitizer/);
     expect(stdout).toContain('trust_score: 60 → 100');
     const evidence = await auditPassport(readFileSync(join(dir, 'evidence.passport.json'), 'utf8'), {
@@ -277,6 +283,9 @@ describe('npm run demo', () => {
       'spiffe://example.org/hop1',
       'spiffe://example.org/hop2',
       'spiffe://example.org/hop3',
+      'spiffe://example.org/hop3',
+      'spiffe://example.org/hop2',
+      'spiffe://example.org/hop1',
     ]);
     // The agent's socket (and its temp directory) is gone.
     const socket = /unix:\/\/(\/\S+\/agent\.sock)/.exec(stdout)?.[1];
@@ -293,6 +302,20 @@ describe('npm run demo', () => {
       index: 0,
     });
     expect(stdout).toMatch(/NOT verified: entry 0 \(hop1, hop1\.handle\): bad_signature/);
+  });
+
+  it('--attack=drop: hop3 deletes its spans; the audit names the missing record and who dropped it', async () => {
+    const { code, stdout, dir } = await runDemo('--attack=drop');
+    expect(code).toBe(0);
+    expect(stdout).toContain(NESTED_OK);
+    expect(stdout).toContain('hop3 (compromised) deleted its 1 span(s) before export');
+    expect(spanLines(dir).some((s) => String(s.name).includes('hop3'))).toBe(false);
+    expect(stdout).toMatch(
+      /missing_record: [0-9a-f]{12}… \(downstream of [0-9a-f-]+\); spiffe:\/\/kest\.demo\/exporter should have exported it/,
+    );
+    expect(stdout.trimEnd()).toMatch(
+      /\ndropped record detected: spiffe:\/\/kest\.demo\/exporter returned tip /,
+    );
   });
 
   it('any adapter per hop (node:http only)', async () => {

@@ -1,8 +1,10 @@
 /**
  * kest audit <spans.jsonl | audit.sqlite | otlp.json> [--trace ID] (--jwks FILE | --bundle FILE)
- *            [--sanitizers FILE] [--roots FILE] [--redis URL] [--json]
+ *            [--sanitizers FILE] [--roots FILE] [--redis URL] [--json] [--summary]
+ *            [--allow-incomplete] [--profile reference]
  * Without --roots every root's origin (source_type, trust) is reported as self-asserted.
- * Exit 0: every trace verified; 1: a failure, a gap or nothing to audit; 2: usage or input error.
+ * Exit 0: every trace verified; 1: a failure, a gap, an incomplete call, a missing record or nothing
+ * to audit; 2: usage or input error.
  */
 import type { Command } from 'commander';
 import { auditFile, formatReport, summarizeReports } from '../../audit/index.js';
@@ -26,6 +28,7 @@ export interface AuditCommandOptions {
   profile?: string;
   json?: boolean;
   summary?: boolean;
+  allowIncomplete?: boolean;
 }
 
 /** The command's work, returning the exit code. */
@@ -58,7 +61,7 @@ export async function runAudit(file: string, opts: AuditCommandOptions, io: CliI
       ...(workers !== undefined ? { workers } : {}),
       ...(opts.profile === 'reference' ? { profile: 'reference' as const } : {}),
     }).finally(stopProgress);
-    const summary = summarizeReports(reports);
+    const summary = summarizeReports(reports, { allowIncomplete: opts.allowIncomplete === true });
     if (opts.json) {
       const origins = roots ? 'checked' : 'self-asserted';
       io.stdout.write(
@@ -116,6 +119,10 @@ export function register(program: Command, context: CommandContext): void {
       'worker threads besides the main one (0: none; default: one per other core, at most 3)',
     )
     .option('--profile <name>', PROFILE_HELP)
+    .option(
+      '--allow-incomplete',
+      'tolerate calls without completion (traces still in flight); missing records still fail',
+    )
     .option('--json', 'print the reports as JSON')
     .option('--summary', 'one line per trace and the totals, instead of every entry')
     .action(async (file: string, opts: AuditCommandOptions, command: Command) => {

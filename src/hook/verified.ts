@@ -19,6 +19,7 @@ import {
   type PassportScope,
   runInScope,
   withCallIdentity,
+  withCallSigner,
 } from '../context/context.js';
 import { buildEntry } from '../entry/build.js';
 import type { SignedEntry } from '../entry/signed.js';
@@ -266,7 +267,11 @@ async function runAndAppend<A extends unknown[], R>(
   const scope: PassportScope = { passport: start ? start.append(entry) : passportOf(entry) };
   let result: Awaited<R>;
   try {
-    result = await runInScope(scope, run, withCallIdentity(context.active(), call.who));
+    result = await runInScope(
+      scope,
+      run,
+      withCallIdentity(withCallSigner(context.active(), call.setup.identity), call.who),
+    );
   } catch (err) {
     const failed = await signOrHalt(call.setup.identity, failurePayload(payload), start, call.operation);
     advance(enclosing, start, startTips, start ? start.append(failed) : passportOf(failed));

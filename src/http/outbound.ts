@@ -34,6 +34,7 @@ import {
 import type { CacheProvider } from '../propagation/cache.js';
 import { BaggageManager, type BaggageManagerOptions, type UpstreamIdentity } from '../propagation/manager.js';
 import { BAGGAGE_KEY } from '../wire/constants.js';
+import { type HandoffSendOptions, handoffFor, originOf } from './handoff-outbound.js';
 
 /**
  * Where Kest members may be sent: `'*'` (everywhere), a list of rules, or a predicate on the
@@ -41,7 +42,12 @@ import { BAGGAGE_KEY } from '../wire/constants.js';
  * match), a host (`'orders.internal'`, any scheme and port), a host and port (`'127.0.0.1:8080'`),
  * or a subdomain wildcard (`'*.svc.cluster.local'`: any host under it, not the domain itself).
  */
-export type PropagateTo = '*' | readonly string[] | ((destination: URL) => boolean);
+export type PropagateTo =
+  | '*'
+  | readonly string[]
+  | ((destination: URL) => boolean)
+  /** The same rules as keys, each naming the callee's workload id (the audience of its handoffs). */
+  | Readonly<Record<string, string>>;
 
 export interface PropagatorOptions {
   /**
@@ -64,6 +70,8 @@ export interface PropagatorOptions {
   passport?: () => Passport;
   /** Limits of the header that is sent (the receiver's). Default OpenTelemetry JS's. */
   limits?: BaggageLimits;
+  /** The handoff sent with every passport (docs/spec.md §11). `false` sends none. Default on. */
+  handoff?: HandoffSendOptions | false;
 }
 
 export interface OutboundHeaders {
@@ -99,6 +107,7 @@ export function destinationMatcher(
       }
     };
   }
+  if (isAudienceMap(propagateTo)) return destinationMatcher(Object.keys(propagateTo));
   if (!Array.isArray(propagateTo)) {
     throw new KestConfigurationError(
       "propagateTo must be '*', a list of origins / host patterns, or a function",
@@ -143,6 +152,27 @@ export function destinationMatcher(
     tests.push((url) => url.hostname === name && (port === undefined || portOf(url) === port));
   }
   return (url) => url !== undefined && tests.some((t) => t(url));
+}
+
+function isAudienceMap(p: unknown): p is Readonly<Record<string, string>> {
+  return typeof p === 'object' && p !== null && !Array.isArray(p);
+}
+
+/**
+ * Who a destination is, as a handoff's `aud`: the workload id `propagateTo` maps it to (first rule
+ * that matches), else its origin `scheme://host:port`.
+ */
+export function audienceOf(
+  propagateTo: PropagateTo | undefined,
+  destination: URL | undefined,
+): string | undefined {
+  if (!destination) return undefined;
+  if (isAudienceMap(propagateTo)) {
+    for (const [rule, id] of Object.entries(propagateTo)) {
+      if (typeof id === 'string' && id !== '' && destinationMatcher([rule])(destination)) return id;
+    }
+  }
+  return originOf(destination);
 }
 
 /** The destination as a URL, or undefined when it does not parse (then it is never allowed). */
@@ -220,9 +250,15 @@ export class OutboundPropagator {
       if (agent) identity.agent = agent;
       if (task) identity.task = task;
     }
+    const handoff = await handoffFor(
+      passport,
+      audienceOf(this.#options.propagateTo, destination),
+      this.#options.handoff,
+    );
     const members: Record<string, string> = {
       ...(await this.#manager.store(passport, this.#options.cache ?? getConfiguration().cache, {
         identity,
+        handoff,
         ...(own ? { members: own } : {}),
       })),
     };

@@ -45,7 +45,7 @@ const expected: Record<string, string[]> = {
   './policy': ['OPAPolicyEngine', 'CedarAgentEngine', 'CedarPolicyEngine', 'TieredPolicyEngine'],
   './cedar': ['CedarLocalEngine'],
   './propagation': ['BaggageManager', 'MemoryCacheProvider', 'parseBaggage', 'serializeBaggage'],
-  './redis': ['RedisCacheProvider'],
+  './redis': ['RedisCacheProvider', 'RedisReplayStore'],
   './http': [
     'KestHttpCore',
     'refusalFor',
@@ -54,6 +54,9 @@ const expected: Record<string, string[]> = {
     'KestBearerTokenError',
     'KestIngressRefusal',
     'KestMissingPassportError',
+    'MemoryReplayStore',
+    'signHandoff',
+    'verifyHandoff',
   ],
   './express': ['kestExpress'],
   './fastify': ['kestFastify'],

@@ -28,6 +28,8 @@ export interface HopConfig {
   tamper?: (passport: Passport) => Passport | Promise<Passport>;
   /** Server options of this hop (trust, cache, identity interceptor, onRefusal, ...). */
   kest: KestHttpOptions;
+  /** Sees every request this hop's route receives, as sent (demo --attack=replay records one). */
+  onRequest?: (headers: Record<string, string>) => void;
 }
 
 export interface ChainConfig {
@@ -71,13 +73,17 @@ export async function startChain(config: ChainConfig): Promise<RunningChain> {
   const path = config.path ?? '/chain';
   const calls = new Map<string, number>(config.hops.map((h) => [h.name, 0]));
   const services: RunningService[] = [];
-  // Passports go only to the next hops (loopback here), never to third-party hosts.
-  const kestFetch = createKestFetch({ propagateTo: ['127.0.0.1'], ...(config.propagation ?? {}) });
   let next: string | undefined;
+  let nextId: string | undefined;
   try {
     for (let i = config.hops.length - 1; i >= 0; i--) {
       const hop = config.hops[i] as HopConfig;
       const downstream = next;
+      // Passports go only to the next hop, named by its workload id: the audience of its handoffs.
+      const kestFetch = createKestFetch({
+        propagateTo: downstream && nextId ? { [new URL(downstream).origin]: nextId } : ['127.0.0.1'],
+        ...(config.propagation ?? {}),
+      });
       const handle = kestVerified(
         async (): Promise<HopResult> => {
           calls.set(hop.name, (calls.get(hop.name) ?? 0) + 1);
@@ -107,10 +113,14 @@ export async function startChain(config: ChainConfig): Promise<RunningChain> {
         framework: hop.framework,
         path,
         kest: hop.kest,
-        handler: () => handle(),
+        handler: (req) => {
+          hop.onRequest?.(req.headers);
+          return handle();
+        },
       });
       services.unshift(service);
       next = service.url;
+      nextId = hop.identity.getWorkloadId();
     }
   } catch (err) {
     await Promise.allSettled(services.map((s) => s.close()));

@@ -37,6 +37,8 @@ import { BaggageManager } from '../../src/propagation/manager.js';
 import { auditEvidence, auditSpanFile, startSpanFile } from './audit.js';
 import { type HopConfig, startChain } from './chain.js';
 import { createIdentities, type IdentityMode } from './identity.js';
+import { type RecordedRequest, replayAttack } from './replay.js';
+import { serveUntilSignal } from './serve.js';
 import { FRAMEWORKS, type Framework } from './servers.js';
 import { editUpstreamEntry, inflateOwnEntry, type TamperMode } from './tamper.js';
 
@@ -47,10 +49,14 @@ interface Args {
   /** Where the viewer goes, when asked for. */
   viz: string | undefined;
   out: string;
+  /** --attack=replay: re-send hop1 → hop2's recorded request to hop2 and hop3 (replay.ts). */
+  attack: 'replay' | undefined;
+  /** --serve: keep the hops serving, make no call (serve.ts). */
+  serve: boolean;
 }
 
 const USAGE =
-  'usage: npm run demo -- [--tamper[=edit|inflate]] [--viz[=FILE]] [--spiffe] [--frameworks=a,b,c] [--out=DIR]\n';
+  'usage: npm run demo -- [--tamper[=edit|inflate]] [--attack=replay] [--serve] [--viz[=FILE]] [--spiffe] [--frameworks=a,b,c] [--out=DIR]\n';
 
 function parseArgs(argv: string[]): Args | undefined {
   const args: Args = {
@@ -59,12 +65,16 @@ function parseArgs(argv: string[]): Args | undefined {
     frameworks: ['express', 'fastify', 'hono'],
     viz: undefined,
     out: '.kest-demo',
+    attack: undefined,
+    serve: false,
   };
   let viz: string | true | undefined;
   for (const a of argv) {
     if (a === '--tamper' || a === '--tamper=edit') args.tamper = 'edit';
     else if (a === '--tamper=inflate') args.tamper = 'inflate';
     else if (a === '--spiffe') args.identity = 'spiffe';
+    else if (a === '--attack=replay') args.attack = 'replay';
+    else if (a === '--serve') args.serve = true;
     else if (a === '--viz') viz = true;
     else if (a.startsWith('--viz=') && a.length > 6) viz = a.slice(6);
     else if (a.startsWith('--out=') && a.length > 6) args.out = a.slice(6);
@@ -254,6 +264,7 @@ async function main(): Promise<number> {
     const refusals: { hop: string; refusal: Refusal; baggage: string | undefined }[] = [];
     const serviceOf = new Map<string, string>(HOPS.map((h, i) => [ids[i]!, h.name]));
     const { providers, trustFor } = identities;
+    let recorded: RecordedRequest | undefined;
 
     const hops: HopConfig[] = HOPS.map((h, i) => {
       const identity = providers[i]!;
@@ -265,6 +276,7 @@ async function main(): Promise<number> {
         kest: {
           trust: trustFor(i),
           cache,
+          handoff: { audience: [ids[i]!] }, // each hop checks the handoffs addressed to it
           onRefusal: (refusal, _err, req) => {
             const b = req.headers instanceof Headers ? req.headers.get('baggage') : req.headers.baggage;
             refusals.push({
@@ -278,12 +290,26 @@ async function main(): Promise<number> {
             : {}),
         },
       };
+      if (h.name === 'hop2') {
+        hop.onRequest = (headers) => {
+          recorded ??= headers;
+        };
+      }
       if (h.name === 'hop2' && args.tamper === 'edit') hop.tamper = (p) => editUpstreamEntry(p, identity);
       if (h.name === 'hop2' && args.tamper === 'inflate') hop.tamper = (p) => inflateOwnEntry(p, identity);
       return hop;
     });
 
     chain = await startChain({ hops, engine, policies: POLICIES, propagation: { cache } });
+    if (args.serve) {
+      const files = { spans: spansPath, jwks: identities.trustFile };
+      return await serveUntilSignal(
+        chain,
+        HOPS.map((h) => h.name),
+        files,
+        out,
+      );
+    }
     const modes = [
       args.tamper ? `--tamper=${args.tamper}` : '',
       args.identity === 'spiffe' ? '--spiffe' : '',
@@ -399,6 +425,10 @@ async function main(): Promise<number> {
       out(`lineage viewer: ${rel(args.viz)} (self-contained HTML, open it in a browser)`);
     }
     out(verdict);
+    if (args.attack === 'replay') {
+      out();
+      ok = (await replayAttack(recorded, chain, out)) && ok;
+    }
     return ok ? 0 : 1;
   } finally {
     await chain?.close();

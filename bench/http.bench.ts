@@ -7,6 +7,7 @@ import { FRAMEWORKS, type Framework, startService } from '../examples/trusted-ch
 import { configure } from '../src/config/config.js';
 import { kestVerified } from '../src/hook/verified.js';
 import { silentLogger } from '../src/logger.js';
+import type { Passport } from '../src/passport/passport.js';
 import { MockPolicyEngine } from '../src/policy/mock.js';
 import { parseBaggageMembers, serializeBaggage } from '../src/propagation/baggage.js';
 import { MemoryCacheProvider } from '../src/propagation/cache.js';
@@ -90,21 +91,29 @@ async function main(): Promise<void> {
   const { ids, trust } = workloads(3, 'spiffe://bench.kest/svc');
   const cache = new MemoryCacheProvider();
   const manager = new BaggageManager();
-  const headersAt = new Map<number, { baggage: string; tier: string; pool: string }>();
+  const headersAt = new Map<number, { baggage: string; tier: string; passport: Passport }>();
   const AUD = 'spiffe://bench.kest/callee';
-  const POOL = arg('handoffs', 40_000);
+  const POOL = arg('handoffs', 200_000);
   for (const depth of DEPTHS) {
     const passport = await buildPassport(
       Array.from({ length: depth }, (_, i) => ({ identity: ids[i % 2]! })),
     );
     const baggage = serializeBaggage(await manager.store(passport, cache));
-    // Single-use handoffs, signed ahead (the caller's cost is measured below, not here).
-    const tipSigner = ids[(depth - 1) % 2]!;
-    const pool = join(tmpdir(), `kest-bench-handoffs-${process.pid}-${depth}.json`);
-    const handoffs = await signPool(tipSigner, passport, AUD, POOL);
-    writeFileSync(pool, JSON.stringify(handoffs.map((h) => `${baggage},kest.handoff=${h}`)));
-    headersAt.set(depth, { baggage, tier: passportTier(parseBaggageMembers(baggage)) ?? 'none', pool });
+    headersAt.set(depth, { baggage, tier: passportTier(parseBaggageMembers(baggage)) ?? 'none', passport });
   }
+  /** Single-use handoffs signed just before a run (they expire; the caller's cost is measured apart). */
+  const freshPool = async (
+    depth: number,
+    baggage: string,
+    passport: Passport,
+    n: number,
+  ): Promise<string> => {
+    const pool = join(tmpdir(), `kest-bench-handoffs-${process.pid}-${depth}.json`);
+    const handoffs = await signPool(ids[(depth - 1) % 2]!, passport, AUD, n);
+    writeFileSync(pool, JSON.stringify(handoffs.map((h) => `${baggage},kest.handoff=${h}`)));
+    used.delete(pool);
+    return pool;
+  };
   const engine = MockPolicyEngine.allowAll();
   const protectedRoute = kestVerified(() => ({ ok: true }), {
     policy: 'bench',
@@ -146,11 +155,14 @@ async function main(): Promise<void> {
     });
     try {
       for (const depth of DEPTHS) {
-        const { baggage, tier, pool } = headersAt.get(depth)!;
+        const { baggage, tier, passport } = headersAt.get(depth)!;
         const headers = { baggage };
         const runs: Run[] = [];
         for (const svc of [bare, ingress, full, handoff]) {
-          const p = svc === handoff ? pool : undefined;
+          // Enough handoffs for the run: never more requests than bare served, plus a margin.
+          const bareRps = runs[0]?.requestsPerSec ?? 0;
+          const n = Math.min(POOL, Math.ceil(bareRps * (DURATION + WARMUP) * 1.3) + 2000);
+          const p = svc === handoff ? await freshPool(depth, baggage, passport, n) : undefined;
           await load(svc.url, headers, WARMUP, p); // JIT, connections, the verified-tip cache
           const r = await load(svc.url, headers, DURATION, p);
           if (r.non2xx > 0 || r.errors > 0) {

@@ -18,6 +18,7 @@ export const LAYERS = [
   ['trust', 'keys'],
   ['passport'],
   ['identity'],
+  ['handoff'], // signs / verifies the per-hop handoff; the ingress (http) and the propagators use it
   ['spiffe'],
   ['policy'],
   ['propagation'], // below config: the configuration names the claim-check store it uses

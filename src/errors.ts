@@ -189,7 +189,18 @@ export class KestCacheError extends KestError {
 }
 
 /** Reasons of the opt-in HTTP ingress hardening checks (KestIngressRefusal). */
-export type IngressReason = 'stale_passport' | 'unbound_passport';
+export type IngressReason =
+  | 'stale_passport'
+  | 'unbound_passport'
+  // The handoff (docs/spec.md §11 "Handoff"): on by default for services with an identity and trust.
+  | 'missing_handoff'
+  | 'bad_handoff'
+  | 'wrong_audience'
+  | 'expired_handoff'
+  | 'replayed'
+  | 'unbound_handoff'
+  /** The replay store could not record the handoff: 503, never admitted. */
+  | 'replay_store_unavailable';
 
 /**
  * A verified passport refused by this service's own ingress rules (freshness, caller binding).
@@ -199,8 +210,13 @@ export class KestIngressRefusal extends KestError {
   readonly reason: IngressReason;
   readonly index: number;
   readonly entryId: string | undefined;
-  constructor(reason: IngressReason, message: string, details: { index: number; entryId?: string }) {
-    super('ERR_VERIFICATION_FAILED', message);
+  constructor(
+    reason: IngressReason,
+    message: string,
+    details: { index: number; entryId?: string | undefined },
+    options?: { cause?: unknown },
+  ) {
+    super('ERR_VERIFICATION_FAILED', message, options);
     this.reason = reason;
     this.index = details.index;
     this.entryId = details.entryId;

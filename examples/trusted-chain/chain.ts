@@ -37,6 +37,8 @@ export interface HopConfig {
   https?: (listener: RequestListener) => HttpsServer;
   /** The fetch this hop calls the next one with (e.g. over mTLS). Default the global fetch. */
   fetch?: typeof globalThis.fetch;
+  /** Sees every request this hop's route receives, as sent (demo --attack=replay records one). */
+  onRequest?: (headers: Record<string, string>) => void;
 }
 
 export interface ChainConfig {
@@ -80,16 +82,18 @@ export async function startChain(config: ChainConfig): Promise<RunningChain> {
   const path = config.path ?? '/chain';
   const calls = new Map<string, number>(config.hops.map((h) => [h.name, 0]));
   const services: RunningService[] = [];
-  // Passports go only to the next hops (loopback here), never to third-party hosts.
-  const kestFetch = createKestFetch({ propagateTo: ['127.0.0.1'], ...(config.propagation ?? {}) });
   let next: string | undefined;
+  let nextId: string | undefined;
   try {
     for (let i = config.hops.length - 1; i >= 0; i--) {
       const hop = config.hops[i] as HopConfig;
       const downstream = next;
-      const hopFetch = hop.fetch
-        ? createKestFetch({ propagateTo: ['127.0.0.1'], ...(config.propagation ?? {}), fetch: hop.fetch })
-        : kestFetch;
+      // Passports go only to the next hop, named by its workload id: the audience of its handoffs.
+      const hopFetch = createKestFetch({
+        propagateTo: downstream && nextId ? { [new URL(downstream).origin]: nextId } : ['127.0.0.1'],
+        ...(config.propagation ?? {}),
+        ...(hop.fetch ? { fetch: hop.fetch } : {}),
+      });
       const handle = kestVerified(
         async (): Promise<HopResult> => {
           calls.set(hop.name, (calls.get(hop.name) ?? 0) + 1);
@@ -121,11 +125,15 @@ export async function startChain(config: ChainConfig): Promise<RunningChain> {
         framework: hop.framework,
         path,
         kest: hop.kest,
-        handler: () => handle(),
+        handler: (req) => {
+          hop.onRequest?.(req.headers);
+          return handle();
+        },
         ...(hop.https ? { https: hop.https } : {}),
       });
       services.unshift(service);
       next = service.url;
+      nextId = hop.identity.getWorkloadId();
     }
   } catch (err) {
     await Promise.allSettled(services.map((s) => s.close()));

@@ -42,31 +42,40 @@ import { type HopConfig, startChain } from './chain.js';
 import { dropOwnSpans, dropVerdict } from './drop.js';
 import { createIdentities, type IdentityMode } from './identity.js';
 import { type DemoMtls, demoMtls } from './mtls.js';
+import { type RecordedRequest, replayAttack } from './replay.js';
 import { rerootAsSystem } from './reroot.js';
+import { serveUntilSignal } from './serve.js';
 import { FRAMEWORKS, type Framework } from './servers.js';
 import { editUpstreamEntry, inflateOwnEntry, type TamperMode } from './tamper.js';
 
 interface Args {
   tamper: TamperMode | 'reroot' | undefined;
-  attack: 'drop' | undefined;
   identity: IdentityMode;
   frameworks: Framework[];
   /** Where the viewer goes, when asked for. */
   viz: string | undefined;
   out: string;
+  /**
+   * --attack=replay: re-send hop1 → hop2's recorded request to hop2 and hop3 (replay.ts);
+   * --attack=drop: hop3 deletes its own spans before export (drop.ts).
+   */
+  attack: 'replay' | 'drop' | undefined;
+  /** --serve: keep the hops serving, make no call (serve.ts). */
+  serve: boolean;
 }
 
 const USAGE =
-  'usage: npm run demo -- [--tamper[=edit|inflate]] [--attack=reroot|drop] [--viz[=FILE]] [--spiffe] [--frameworks=a,b,c] [--out=DIR]\n';
+  'usage: npm run demo -- [--tamper[=edit|inflate]] [--attack=replay|reroot|drop] [--serve] [--viz[=FILE]] [--spiffe] [--frameworks=a,b,c] [--out=DIR]\n';
 
 function parseArgs(argv: string[]): Args | undefined {
   const args: Args = {
     tamper: undefined,
-    attack: undefined,
     identity: 'local',
     frameworks: ['express', 'fastify', 'hono'],
     viz: undefined,
     out: '.kest-demo',
+    attack: undefined,
+    serve: false,
   };
   let viz: string | true | undefined;
   for (const a of argv) {
@@ -75,6 +84,8 @@ function parseArgs(argv: string[]): Args | undefined {
     else if (a === '--attack=reroot') args.tamper = 'reroot';
     else if (a === '--attack=drop') args.attack = 'drop';
     else if (a === '--spiffe') args.identity = 'spiffe';
+    else if (a === '--attack=replay') args.attack = 'replay';
+    else if (a === '--serve') args.serve = true;
     else if (a === '--viz') viz = true;
     else if (a.startsWith('--viz=') && a.length > 6) viz = a.slice(6);
     else if (a.startsWith('--out=') && a.length > 6) args.out = a.slice(6);
@@ -283,6 +294,7 @@ async function main(): Promise<number> {
       rootsFile,
       `${JSON.stringify({ roots: [{ principal: ids[0], max_source_trust: 100 }] })}\n`,
     );
+    let recorded: RecordedRequest | undefined;
 
     const hops: HopConfig[] = HOPS.map((h, i) => {
       const identity = providers[i]!;
@@ -296,6 +308,7 @@ async function main(): Promise<number> {
           trust: trustFor(i),
           roots,
           cache,
+          handoff: { audience: [ids[i]!] }, // each hop checks the handoffs addressed to it
           onRefusal: (refusal, _err, req) => {
             const b = req.headers instanceof Headers ? req.headers.get('baggage') : req.headers.baggage;
             refusals.push({
@@ -309,6 +322,11 @@ async function main(): Promise<number> {
             : {}),
         },
       };
+      if (h.name === 'hop2') {
+        hop.onRequest = (headers) => {
+          recorded ??= headers;
+        };
+      }
       if (h.name === 'hop2' && args.tamper === 'edit') hop.tamper = (p) => editUpstreamEntry(p, identity);
       if (h.name === 'hop2' && args.tamper === 'inflate') hop.tamper = (p) => inflateOwnEntry(p, identity);
       if (h.name === 'hop2' && args.tamper === 'reroot') hop.tamper = (p) => rerootAsSystem(p, identity);
@@ -316,6 +334,15 @@ async function main(): Promise<number> {
     });
 
     chain = await startChain({ hops, engine, policies: POLICIES, propagation: { cache } });
+    if (args.serve) {
+      const files = { spans: spansPath, jwks: identities.trustFile };
+      return await serveUntilSignal(
+        chain,
+        HOPS.map((h) => h.name),
+        files,
+        out,
+      );
+    }
     const modes = [
       args.tamper ? (args.tamper === 'reroot' ? '--attack=reroot' : `--tamper=${args.tamper}`) : '',
       args.identity === 'spiffe' ? '--spiffe' : '',
@@ -444,6 +471,10 @@ async function main(): Promise<number> {
       out(`lineage viewer: ${rel(args.viz)} (self-contained HTML, open it in a browser)`);
     }
     out(verdict);
+    if (args.attack === 'replay') {
+      out();
+      ok = (await replayAttack(recorded, chain, out)) && ok;
+    }
     return ok ? 0 : 1;
   } finally {
     await chain?.close();

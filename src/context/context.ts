@@ -45,6 +45,8 @@ const SCOPE = createContextKey('kest.scope');
 const VALIDATED = createContextKey('kest.identity.validated');
 const UPSTREAM = createContextKey('kest.identity.upstream');
 const CALL = createContextKey('kest.identity.call');
+const UNBOUND = createContextKey('kest.passport.unbound');
+const SIGNER = createContextKey('kest.identity.signer');
 
 let managerChecked = false;
 
@@ -102,6 +104,8 @@ export function runWithIngress<T>(
     passport: Passport;
     upstream?: IdentityClaims | undefined;
     validated?: ValidatedIdentity | undefined;
+    /** false: the passport did not arrive bound to this hop (no valid handoff, no bindTipPrincipal). */
+    bound?: boolean | undefined;
   },
   fn: () => T,
   ctx: Context = context.active(),
@@ -110,7 +114,33 @@ export function runWithIngress<T>(
   let next = ctx.setValue(SCOPE, { passport: ingress.passport } satisfies PassportScope);
   if (ingress.upstream) next = next.setValue(UPSTREAM, Object.freeze({ ...ingress.upstream }));
   if (ingress.validated) next = next.setValue(VALIDATED, Object.freeze({ ...ingress.validated }));
+  if (ingress.bound === false && ingress.passport.length > 0) next = next.setValue(UNBOUND, ingress.passport);
   return context.with(next, fn);
+}
+
+/**
+ * Whether `hash` names an entry of a passport that arrived unbound (no valid handoff): its
+ * kest.identity claims are then not evidence of who the caller is (the passport may be a copy).
+ */
+export function isUnboundUpstreamEntry(hash: string): boolean {
+  const received = context.active().getValue(UNBOUND) as Passport | undefined;
+  return received !== undefined && received.indexOfHash(hash) !== undefined;
+}
+
+/** @internal the identity that signs the protected call now running (it signs outbound handoffs). */
+export function withCallSigner(ctx: Context, signer: CallSigner): Context {
+  return ctx.setValue(SIGNER, signer);
+}
+
+/** What signed the current call's entry, inside a protected call; undefined outside one. */
+export function getCurrentSigner(): CallSigner | undefined {
+  return context.active().getValue(SIGNER) as CallSigner | undefined;
+}
+
+/** The signer of a call: its workload id and its sign() (an IdentityProvider is one). */
+export interface CallSigner {
+  getWorkloadId(): string;
+  sign(payload: Uint8Array, options?: { knownChains?: ReadonlySet<string> }): string | Promise<string>;
 }
 
 /** Run fn with identity claims validated by this service (e.g. a Bearer JWT checked by the identity interceptor). */

@@ -11,6 +11,7 @@ import {
   getUpstreamClaims,
   getValidatedIdentity,
   type IdentityClaims,
+  isUnboundUpstreamEntry,
   type PassportScope,
 } from '../context/context.js';
 import type { SignedEntry } from '../entry/signed.js';
@@ -107,7 +108,8 @@ export function resolveWho<A extends unknown[]>(
   deployment: DeploymentConfig,
 ): IdentityClaims {
   const validated = getValidatedIdentity();
-  const fromEntry = identityOfEntry(parent);
+  // A passport that arrived unbound (no valid handoff) may be a copy: its claims prove nothing.
+  const fromEntry = parent && isUnboundUpstreamEntry(parent.hash) ? undefined : identityOfEntry(parent);
   const upstream = deployment.trustUpstreamBaggage ? getUpstreamClaims() : undefined;
   const pick = (field: keyof IdentityClaims, explicit: string | undefined) =>
     explicit ?? validated?.[field] ?? fromEntry?.[field] ?? upstream?.[field];

@@ -21,6 +21,7 @@ import {
   type PassportScope,
   runInScope,
   withCallIdentity,
+  withCallSigner,
 } from '../context/context.js';
 import { buildEntry } from '../entry/build.js';
 import type { SignedEntry } from '../entry/signed.js';
@@ -318,7 +319,11 @@ async function runAndAppend<A extends unknown[], R>(
   let result: Awaited<R> | undefined;
   let failure: { err: unknown } | undefined;
   try {
-    result = await runInScope(scope, run, withCallIdentity(context.active(), call.who));
+    result = await runInScope(
+      scope,
+      run,
+      withCallIdentity(withCallSigner(context.active(), call.setup.identity), call.who),
+    );
   } catch (err) {
     failure = { err };
   }

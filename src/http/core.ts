@@ -36,6 +36,7 @@ import type { TrustEvaluator } from '../trust/evaluator.js';
 import { SanitizerPolicy, type SanitizerRule } from '../trust/sanitizers.js';
 import type { InteropProfile } from '../wire/constants.js';
 import { BAGGAGE_KEY } from '../wire/constants.js';
+import { HandoffGate, type HandoffIngressOptions } from './handoff-check.js';
 import { type BearerIdentityOptions, BearerIdentityValidator } from './identity.js';
 import { checkPeerBound, type PeerBindingOptions, peerBindingOn } from './peer-binding.js';
 import {
@@ -121,6 +122,11 @@ export interface KestHttpOptions extends PeerBindingOptions, ReferenceIngressOpt
    * already on by default (`bindPeer`); this is for other callers (Bearer tokens, other TLS).
    */
   bindTipPrincipal?: (tipPrincipal: string, request: IngressRequest) => boolean | Promise<boolean>;
+  /**
+   * The handoff check (docs/spec.md §11 "Handoff"): on by default for a service that knows who it is
+   * (configure({ identity }) or `handoff.audience`). `{ required: false }` turns it off (one warning).
+   */
+  handoff?: HandoffIngressOptions;
   /** Refuse requests that carry no passport (a service that is never the first hop). Default false. */
   requirePassport?: boolean;
   /** Bearer JWT validation (the identity interceptor). Default: off. */
@@ -150,6 +156,11 @@ export interface Admission {
   validated: ValidatedIdentity | undefined;
   /** The caller's span context from `traceparent`, when present and no span is active. */
   remoteSpan: SpanContext | undefined;
+  /**
+   * The passport arrived bound to this hop (a valid handoff, or `bindTipPrincipal`): only then does
+   * the hook take user/agent/task from its entries.
+   */
+  bound: boolean;
 }
 
 /** Headers as Node (IncomingMessage.headers) or the Fetch API (Headers) give them. */
@@ -193,6 +204,7 @@ export class KestHttpCore {
   readonly #traceContext: boolean;
   readonly #restored: RestoredPassports | undefined;
   readonly #bindPeer: boolean;
+  readonly #handoff: HandoffGate;
   #verifier: PassportVerifier | undefined;
   /** What the current verifier was built from (configure() / the deployment may change them). */
   #built: { trust: TrustSource; sanitizers: unknown; evaluator: unknown; roots: unknown } | undefined;
@@ -215,6 +227,7 @@ export class KestHttpCore {
           ? id
           : new BearerIdentityValidator(id);
     this.#traceContext = options.traceContext ?? true;
+    this.#handoff = new HandoffGate(options.handoff, options.logger);
     const size = options.restoreCacheSize ?? 512;
     const bytes = options.restoreCacheBytes ?? 64 * 1024 * 1024;
     this.#restored = size > 0 && bytes > 0 ? new RestoredPassports(size, bytes) : undefined;
@@ -344,9 +357,12 @@ export class KestHttpCore {
       if (passport.length > 0) report = await this.#verify(this.verifier(), passport, chainTip, key);
     }
     if (passport.length === 0 && this.#options.requirePassport) throw new KestMissingPassportError();
-    if (passport.length > 0) this.#checkFresh(passport);
-    if (passport.length > 0 && request && isReferenceSource(request, this.#options)) {
-      checkReferenceTipAge(passport, this.#options);
+    let bound = false;
+    if (passport.length > 0) {
+      this.#checkFresh(passport);
+      // A named Python-reference caller sends no handoff: a tip-age window instead (docs/interop.md).
+      if (request && isReferenceSource(request, this.#options)) checkReferenceTipAge(passport, this.#options);
+      else bound = await this.#handoff.check(members, passport, this.verifier().trust);
     }
     // 2. Identity (inside the lineage interceptor).
     const validated = this.#bearer
@@ -355,6 +371,7 @@ export class KestHttpCore {
     // 3. Binding of the tip to the authenticated caller (opt-in).
     if (passport.length > 0 && this.#options.bindTipPrincipal) {
       await this.#checkBound(passport, { ...request, headers, identity: validated });
+      bound = true;
     }
     // 4. Binding of the tip to the SPIFFE mutual TLS peer (default on; peer-binding.ts).
     if (passport.length > 0 && this.#bindPeer) checkPeerBound(passport, request);
@@ -362,7 +379,7 @@ export class KestHttpCore {
       this.#traceContext && !trace.getSpan(context.active())
         ? parseTraceparent(header(headers, 'traceparent'))
         : undefined;
-    return { passport, report, upstream: readUpstreamIdentity(members), validated, remoteSpan };
+    return { passport, report, upstream: readUpstreamIdentity(members), validated, remoteSpan, bound };
   }
 
   async #verify(

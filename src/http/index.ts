@@ -11,6 +11,19 @@ export {
   KestMissingPassportError,
 } from '../errors.js';
 export {
+  checkHandoffWindow,
+  DEFAULT_HANDOFF_TTL_MS,
+  type HandoffClaims,
+  type HandoffSigner,
+  signHandoff,
+  verifyHandoff,
+} from '../handoff/handoff.js';
+export {
+  MemoryReplayStore,
+  type MemoryReplayStoreOptions,
+  type ReplayStore,
+} from '../handoff/replay-store.js';
+export {
   type Admission,
   type IncomingHeaders,
   type IngressRequest,
@@ -18,6 +31,8 @@ export {
   type KestHttpOptions,
   type RequestInfo,
 } from './core.js';
+export type { HandoffIngressOptions } from './handoff-check.js';
+export type { HandoffSendOptions } from './handoff-outbound.js';
 export {
   type BearerFailure,
   type BearerIdentityOptions,

@@ -34,6 +34,7 @@ import {
 import type { CacheProvider } from '../propagation/cache.js';
 import { BaggageManager, type BaggageManagerOptions, type UpstreamIdentity } from '../propagation/manager.js';
 import { BAGGAGE_KEY } from '../wire/constants.js';
+import { type HandoffSendOptions, handoffFor, originOf } from './handoff-outbound.js';
 import { referenceHopManager } from './reference.js';
 
 /**
@@ -42,7 +43,12 @@ import { referenceHopManager } from './reference.js';
  * match), a host (`'orders.internal'`, any scheme and port), a host and port (`'127.0.0.1:8080'`),
  * or a subdomain wildcard (`'*.svc.cluster.local'`: any host under it, not the domain itself).
  */
-export type PropagateTo = '*' | readonly string[] | ((destination: URL) => boolean);
+export type PropagateTo =
+  | '*'
+  | readonly string[]
+  | ((destination: URL) => boolean)
+  /** The same rules as keys, each naming the callee's workload id (the audience of its handoffs). */
+  | Readonly<Record<string, string>>;
 
 export interface PropagatorOptions {
   /**
@@ -70,6 +76,8 @@ export interface PropagatorOptions {
    * goes to them as `kest.passport_z` only — never inline, never a claim check (docs/interop.md).
    */
   referenceHops?: PropagateTo;
+  /** The handoff sent with every passport (docs/spec.md §11). `false` sends none. Default on. */
+  handoff?: HandoffSendOptions | false;
 }
 
 export interface OutboundHeaders {
@@ -105,6 +113,7 @@ export function destinationMatcher(
       }
     };
   }
+  if (isAudienceMap(propagateTo)) return destinationMatcher(Object.keys(propagateTo));
   if (!Array.isArray(propagateTo)) {
     throw new KestConfigurationError(
       "propagateTo must be '*', a list of origins / host patterns, or a function",
@@ -149,6 +158,27 @@ export function destinationMatcher(
     tests.push((url) => url.hostname === name && (port === undefined || portOf(url) === port));
   }
   return (url) => url !== undefined && tests.some((t) => t(url));
+}
+
+function isAudienceMap(p: unknown): p is Readonly<Record<string, string>> {
+  return typeof p === 'object' && p !== null && !Array.isArray(p);
+}
+
+/**
+ * Who a destination is, as a handoff's `aud`: the workload id `propagateTo` maps it to (first rule
+ * that matches), else its origin `scheme://host:port`.
+ */
+export function audienceOf(
+  propagateTo: PropagateTo | undefined,
+  destination: URL | undefined,
+): string | undefined {
+  if (!destination) return undefined;
+  if (isAudienceMap(propagateTo)) {
+    for (const [rule, id] of Object.entries(propagateTo)) {
+      if (typeof id === 'string' && id !== '' && destinationMatcher([rule])(destination)) return id;
+    }
+  }
+  return originOf(destination);
 }
 
 /** The destination as a URL, or undefined when it does not parse (then it is never allowed). */
@@ -231,6 +261,11 @@ export class OutboundPropagator {
       if (agent) identity.agent = agent;
       if (task) identity.task = task;
     }
+    const handoff = await handoffFor(
+      passport,
+      audienceOf(this.#options.propagateTo, destination),
+      this.#options.handoff,
+    );
     const ref = this.#reference?.is(destination) ? this.#reference.manager : undefined;
     const members: Record<string, string> = {
       ...(await (ref ?? this.#manager).store(
@@ -238,6 +273,7 @@ export class OutboundPropagator {
         ref ? undefined : (this.#options.cache ?? getConfiguration().cache),
         {
           identity,
+          handoff,
           ...(own ? { members: own } : {}),
         },
       )),

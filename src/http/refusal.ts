@@ -72,6 +72,7 @@ const STATUS: Readonly<Record<KestErrorCode, { readonly ingress: number; readonl
 
 /** A failure caused by infrastructure we depend on (claim-check store, issuer's JWKS): 503 in either phase. */
 function dependencyDown(err: KestError): boolean {
+  if (err instanceof KestIngressRefusal && err.reason === 'replay_store_unavailable') return true;
   if (err.code === 'ERR_CLAIM_CHECK' && err.cause instanceof KestError && err.cause.code === 'ERR_CACHE')
     return true;
   return err instanceof KestBearerTokenError && err.reason === 'jwks_unavailable';
@@ -130,6 +131,8 @@ function internalMessage(code: KestErrorCode): string {
       return 'the claim-check store is unavailable';
     case 'ERR_IDENTITY':
       return 'the service could not authenticate or sign';
+    case 'ERR_VERIFICATION_FAILED':
+      return 'the replay store is unavailable';
     default:
       return 'internal error';
   }

@@ -66,6 +66,11 @@ export class PassportVerifier {
     this.#epoch = this.#trust.epoch?.();
   }
 
+  /** The trust source keys are resolved from (the handoff is anchored the same way). */
+  get trust(): TrustSource {
+    return this.#trust;
+  }
+
   get sanitizers(): SanitizerPolicyType {
     return this.#rules.sanitizers;
   }

@@ -48,6 +48,7 @@ const TRANSPORT_KEYS: ReadonlySet<string> = new Set([
   BAGGAGE_KEY.claimCheck,
   BAGGAGE_KEY.chainTip,
   BAGGAGE_KEY.jwt,
+  BAGGAGE_KEY.handoff,
 ]);
 
 export interface BaggageManagerOptions {
@@ -73,6 +74,8 @@ export interface BaggageManagerOptions {
 export interface StoreOptions {
   /** Upstream identity claims to send as kest.user / kest.agent / kest.task. */
   identity?: UpstreamIdentity;
+  /** This hop's handoff to the callee (kest.handoff): counted in the header budget like the rest. */
+  handoff?: string | undefined;
   /**
    * Other members that travel in the same header (the incoming baggage being forwarded, app
    * members): counted against the header limits and returned merged. Their kest transport members
@@ -183,6 +186,7 @@ export class BaggageManager {
     const tip = passport.tipHash;
     if (tip === undefined) return out;
     out[BAGGAGE_KEY.chainTip] = tip;
+    if (options.handoff !== undefined) out[BAGGAGE_KEY.handoff] = options.handoff;
 
     // Budget for the passport member: what the other members leave of the header, and one member.
     let count = 1;

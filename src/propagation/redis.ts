@@ -154,3 +154,4 @@ export class RedisCacheProvider implements CacheProvider {
     return client;
   }
 }
+export { RedisReplayStore, type RedisReplayStoreOptions } from '../handoff/redis-replay.js';

@@ -61,6 +61,8 @@ export const BAGGAGE_KEY = {
   task: 'kest.task',
   jwt: 'kest.jwt',
   chainTip: 'kest.chain_tip',
+  /** Caller-bound, single-use proof that the tip's signer sent this passport to this callee (§11). */
+  handoff: 'kest.handoff',
 } as const;
 
 /** OpenTelemetry span attributes and names (docs/spec.md §7). */

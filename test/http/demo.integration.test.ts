@@ -338,4 +338,56 @@ describe('npm run demo', () => {
     expect(stdout).toBe('');
     expect(stderr).toContain('unknown argument --nope');
   });
+  it("--attack=replay: hop1 → hop2's recorded request, re-sent, is refused by hop2 (replayed) and hop3 (wrong_audience)", async () => {
+    const { code, stdout, stderr } = await runDemo('--attack=replay');
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    expect(stdout).toContain(NESTED_OK);
+    expect(stdout).toMatch(/\n {2}→ hop2: 401 ERR_VERIFICATION_FAILED \(replayed\)/);
+    expect(stdout).toMatch(/\n {2}→ hop3: 401 ERR_VERIFICATION_FAILED \(wrong_audience\)/);
+    expect(stdout.match(/handler ran 0 time\(s\)/g)).toHaveLength(2);
+    expect(stdout.trimEnd().endsWith('replay refused: hop2 → replayed, hop3 → wrong_audience')).toBe(true);
+  });
+
+  it('--serve: one line per hop, spans and jwks; serves until SIGTERM, then exits 0 with spans flushed', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kest-demo-test-'));
+    dirs.push(dir);
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', 'examples/trusted-chain/main.ts', `--out=${dir}`, '--serve'],
+      {
+        cwd: ROOT,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    let stdout = '';
+    let stderr = '';
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+    await new Promise<void>((resolve) => {
+      child.stdout.on('data', (d) => {
+        stdout += d;
+        if (stdout.split('\n').length > 5) resolve();
+      });
+      void exited.then(() => resolve());
+    });
+    const lines = stdout.trimEnd().split('\n');
+    expect(lines).toHaveLength(5);
+    for (const [i, name] of ['hop1', 'hop2', 'hop3'].entries()) {
+      expect(lines[i]).toMatch(new RegExp(`^${name} http://127\\.0\\.0\\.1:\\d+/chain$`));
+    }
+    expect(lines[3]).toBe(`spans ${dir}/spans.jsonl`);
+    expect(lines[4]).toBe(`jwks ${dir}/trust.jwks.json`);
+    // It serves: hop3 as a first hop (no passport) answers the end of the chain.
+    const hop3 = await fetch(lines[2]!.split(' ')[1]!);
+    expect(await hop3.json()).toEqual({ service: 'hop3', status: 'end_of_chain' });
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    clearTimeout(killer);
+    expect(stderr).toBe('');
+    expect(spanLines(dir).map((s) => s.name)).toEqual(['kest.verified.hop3.handle']);
+  });
 });

@@ -57,7 +57,7 @@ const expected: Record<string, string[]> = {
     'serializeBaggage',
     'readReferenceBaggage',
   ],
-  './redis': ['RedisCacheProvider'],
+  './redis': ['RedisCacheProvider', 'RedisReplayStore'],
   './http': [
     'KestHttpCore',
     'refusalFor',
@@ -66,6 +66,9 @@ const expected: Record<string, string[]> = {
     'KestBearerTokenError',
     'KestIngressRefusal',
     'KestMissingPassportError',
+    'MemoryReplayStore',
+    'signHandoff',
+    'verifyHandoff',
   ],
   './express': ['kestExpress'],
   './fastify': ['kestFastify'],

@@ -1,0 +1,203 @@
+/**
+ * The handoff (docs/spec.md §11 "Handoff"): a compact JWS the tip's signer adds to every outbound
+ * request, over RFC 8785 JSON `{tip, aud, iat, exp, jti}`. It binds one passport to one callee for a
+ * short window, once: a passport copied from a log, a proxy or an exported span cannot be sent again
+ * (the jti is claimed in a replay store) nor to another hop (aud), nor by another workload (the
+ * signature must anchor to the tip's principal, exactly as the tip entry's own signature does).
+ *
+ * Signing and the stateless checks live here; the replay claim and the ingress wiring are in
+ * src/http/handoff-check.ts.
+ */
+import { randomBytes } from 'node:crypto';
+import type { SignOptions } from '../entry/sign.js';
+import type { SignedEntry } from '../entry/signed.js';
+import { KestError, KestIngressRefusal, KestVerificationError } from '../errors.js';
+import type { TrustSource } from '../keys/trust-source.js';
+import type { Passport } from '../passport/passport.js';
+import { canonicalBytes, isCanonicalJson } from '../wire/canonical.js';
+import { LABEL } from '../wire/constants.js';
+import { isSha256Hex } from '../wire/hash.js';
+import { countTopLevelMembers, type ParsedJws, parseJws, verifyJwsSignature } from '../wire/jws.js';
+
+/** The signed claims of a handoff. Times are NumericDate (seconds since the epoch), as in JWT. */
+export interface HandoffClaims {
+  /** Hash of the passport's tip entry (what `kest.chain_tip` carries). */
+  tip: string;
+  /** The callee: its workload id, or its origin `scheme://host:port`. */
+  aud: string;
+  iat: number;
+  exp: number;
+  /** 128 random bits, base64url (22 characters): the single-use key. */
+  jti: string;
+}
+
+/** Who signs the handoff: the IdentityProvider that signed the tip (it is one). */
+export interface HandoffSigner {
+  getWorkloadId(): string;
+  sign(payload: Uint8Array, options?: SignOptions): string | Promise<string>;
+}
+
+/** Default lifetime of a handoff: short, it only has to cover one hop's network delay. */
+export const DEFAULT_HANDOFF_TTL_MS = 60_000;
+/** Longest lifetime a receiver accepts (a longer one is refused as bad_handoff). */
+export const MAX_HANDOFF_LIFETIME_S = 300;
+const MEMBERS = ['aud', 'exp', 'iat', 'jti', 'tip'] as const;
+const JTI = /^[A-Za-z0-9_-]{22}$/;
+const MAX_AUD = 1024;
+/** A handoff is small: header (with an x5c chain at most) and ~200 bytes of claims. */
+const HANDOFF_LIMITS = { maxJwsBytes: 8 * 1024, maxHeaderBytes: 6 * 1024, maxPayloadBytes: 2048 };
+
+export function newJti(): string {
+  return randomBytes(16).toString('base64url');
+}
+
+/**
+ * Sign a handoff for `passport` to `aud`. The signer must be the tip's principal (a receiver refuses
+ * anything else); returns undefined for an empty passport (a first hop needs none).
+ */
+export async function signHandoff(
+  signer: HandoffSigner,
+  passport: Passport,
+  aud: string,
+  options: { ttlMs?: number; now?: number } = {},
+): Promise<string | undefined> {
+  const tip = passport.tip;
+  if (!tip) return undefined;
+  const iat = Math.floor((options.now ?? Date.now()) / 1000);
+  const ttl = Math.max(1, Math.ceil((options.ttlMs ?? DEFAULT_HANDOFF_TTL_MS) / 1000));
+  const claims: HandoffClaims = { tip: tip.hash, aud, iat, exp: iat + ttl, jti: newJti() };
+  const chains = chainsOf(passport);
+  return signer.sign(canonicalBytes(claims), chains.size > 0 ? { knownChains: new Set(chains.keys()) } : {});
+}
+
+/** Certificate chains the passport carries (leaf x5t#S256 → x5c), for X.509-anchored principals. */
+function chainsOf(passport: Passport): Map<string, readonly string[]> {
+  const out = new Map<string, readonly string[]>();
+  for (const e of passport.entries) {
+    const t = e.header['x5t#S256'];
+    if (e.header.x5c && typeof t === 'string' && !out.has(t)) out.set(t, e.header.x5c);
+  }
+  return out;
+}
+
+/** The tip entry's principal, or undefined when a tip cannot sign handoffs. */
+export function tipPrincipal(passport: Passport): string | undefined {
+  const p = passport.tip?.payload.labels[LABEL.principal];
+  return typeof p === 'string' ? p : undefined;
+}
+
+function refuse(
+  reason: 'bad_handoff' | 'unbound_handoff',
+  message: string,
+  tip: SignedEntry,
+  at: number,
+  cause?: unknown,
+): never {
+  throw new KestIngressRefusal(reason, message, { index: at, entryId: tip.payload.entry_id }, { cause });
+}
+
+/** Strict parse of the claims: exactly the five members, canonical bytes, bounded values. */
+function readClaims(parsed: ParsedJws): HandoffClaims | string {
+  const text = parsed.payload.toString('utf8');
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return 'its payload is not JSON';
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    return 'its payload is not an object';
+  const c = value as Record<string, unknown>;
+  const keys = Object.keys(c).sort();
+  if (keys.length !== MEMBERS.length || keys.some((k, i) => k !== MEMBERS[i]))
+    return 'its payload must have exactly tip, aud, iat, exp, jti';
+  if (countTopLevelMembers(text) !== keys.length) return 'its payload has a duplicate member';
+  if (typeof c.tip !== 'string' || !isSha256Hex(c.tip)) return 'tip is not a SHA-256 hex hash';
+  if (typeof c.aud !== 'string' || c.aud.length === 0 || c.aud.length > MAX_AUD) return 'aud is not a string';
+  if (!Number.isSafeInteger(c.iat) || !Number.isSafeInteger(c.exp)) return 'iat / exp are not integers';
+  if ((c.exp as number) <= (c.iat as number)) return 'exp is not after iat';
+  if ((c.exp as number) - (c.iat as number) > MAX_HANDOFF_LIFETIME_S)
+    return `its lifetime exceeds ${MAX_HANDOFF_LIFETIME_S} s`;
+  if (typeof c.jti !== 'string' || !JTI.test(c.jti)) return 'jti is not 128 bits of base64url';
+  if (!isCanonicalJson(value, parsed.payload)) return 'its payload is not RFC 8785 canonical JSON';
+  return c as unknown as HandoffClaims;
+}
+
+/**
+ * Parse a handoff and verify its signature under the key `trust` anchors for the tip's principal.
+ * Throws KestIngressRefusal: `bad_handoff` (malformed, bad signature, wrong tip) or
+ * `unbound_handoff` (its key is not one of the tip principal's: another workload signed it).
+ * Audience, time and single use are the caller's checks (checkHandoffWindow, the replay store).
+ */
+export async function verifyHandoff(
+  jws: string,
+  passport: Passport,
+  trust: TrustSource,
+): Promise<HandoffClaims> {
+  const tip = passport.tip as SignedEntry;
+  const at = passport.length - 1;
+  let parsed: ParsedJws;
+  try {
+    parsed = parseJws(jws, HANDOFF_LIMITS);
+  } catch (err) {
+    refuse('bad_handoff', `the handoff is malformed: ${(err as Error).message}`, tip, at, err);
+  }
+  const claims = readClaims(parsed);
+  if (typeof claims === 'string') refuse('bad_handoff', `the handoff is malformed: ${claims}`, tip, at);
+  const principal = tipPrincipal(passport) as string;
+  let key: Awaited<ReturnType<TrustSource['resolveKey']>>;
+  try {
+    const chains = chainsOf(passport);
+    key = await trust.resolveKey({
+      principal,
+      header: parsed.header,
+      entry: tip.payload,
+      index: at,
+      ...(chains.size > 0 ? { chains } : {}),
+    });
+  } catch (err) {
+    if (err instanceof KestVerificationError || !(err instanceof KestError))
+      refuse(
+        'unbound_handoff',
+        `the handoff's key is not anchored to the tip's principal ${principal}`,
+        tip,
+        at,
+        err,
+      );
+    throw err; // the trust source itself is unavailable or misconfigured
+  }
+  try {
+    verifyJwsSignature(parsed, key);
+  } catch (err) {
+    refuse('bad_handoff', `the handoff's signature does not verify: ${(err as Error).message}`, tip, at, err);
+  }
+  if (claims.tip !== tip.hash)
+    refuse('bad_handoff', "the handoff names another tip than the passport's", tip, at);
+  return claims;
+}
+
+/**
+ * The time window: refuses (`expired_handoff`) a handoff past `exp` or issued more than `skewMs`
+ * in the future (clocks drift; bounded).
+ */
+export function checkHandoffWindow(
+  claims: HandoffClaims,
+  passport: Passport,
+  skewMs: number,
+  now = Date.now(),
+): void {
+  const tip = passport.tip as SignedEntry;
+  const details = { index: passport.length - 1, entryId: tip.payload.entry_id };
+  if (claims.exp * 1000 + skewMs <= now)
+    throw new KestIngressRefusal(
+      'expired_handoff',
+      `the handoff expired ${now - claims.exp * 1000} ms ago`,
+      details,
+    );
+  if (claims.iat * 1000 - skewMs > now)
+    throw new KestIngressRefusal(
+      'expired_handoff',
+      `the handoff is issued ${claims.iat * 1000 - now} ms in the future (skew tolerated: ${skewMs} ms)`,
+      details,
+    );
+}

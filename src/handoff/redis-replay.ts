@@ -1,0 +1,36 @@
+/**
+ * A ReplayStore on Redis (exported from kest/redis): `SET key 1 NX PX ttl` is one atomic command, so
+ * replicas sharing the store admit each handoff once. Works with an ioredis `Redis` or `Cluster`
+ * client (each key lives on one slot's master). Configure the client to fail fast (no offline queue,
+ * bounded command timeout): every failure is a KestCacheError, refused by the ingress with 503.
+ */
+import type { Cluster, Redis } from 'ioredis';
+import { KestCacheError } from '../errors.js';
+import type { ReplayStore } from './replay-store.js';
+
+export interface RedisReplayStoreOptions {
+  /** A connected (or lazily connecting) ioredis client. Not closed by this store. */
+  client: Redis | Cluster;
+  /** Prefix of every key. Default `kest:handoff:`. */
+  keyPrefix?: string;
+}
+
+export class RedisReplayStore implements ReplayStore {
+  readonly #client: Redis | Cluster;
+  readonly #prefix: string;
+
+  constructor(options: RedisReplayStoreOptions) {
+    this.#client = options.client;
+    this.#prefix = options.keyPrefix ?? 'kest:handoff:';
+  }
+
+  async claim(key: string, ttlMs: number): Promise<boolean> {
+    let reply: string | null;
+    try {
+      reply = await this.#client.set(`${this.#prefix}${key}`, '1', 'PX', Math.max(1, Math.ceil(ttlMs)), 'NX');
+    } catch (err) {
+      throw new KestCacheError(`replay store (redis) failed: ${(err as Error).message}`, { cause: err });
+    }
+    return reply === 'OK';
+  }
+}

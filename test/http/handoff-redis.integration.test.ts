@@ -1,0 +1,109 @@
+/**
+ * Integration: the Redis replay store against a real redis-server and a real three-master Redis
+ * Cluster (ioredis `Redis` and `Cluster` clients): single use under 1,000 concurrent copies, expiry,
+ * and a store that is down → 503 at the ingress.
+ */
+import { Cluster, Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { signHandoff } from '../../src/http/index.js';
+import { configure, resetConfiguration, silentLogger } from '../../src/index.js';
+import { RedisReplayStore } from '../../src/propagation/redis.js';
+import { BAGGAGE_KEY } from '../../src/wire/constants.js';
+import { buildPassport, workloads } from '../support/chain.js';
+import { type RedisServer, startRedisServer } from '../support/redis.js';
+import { type RedisCluster, startRedisCluster } from '../support/redis-cluster.js';
+import { baggageFor, get, startProbe } from './helpers.js';
+
+const { ids, trust } = workloads(3);
+const AUD = ids[2]!.getWorkloadId();
+let server: RedisServer;
+let cluster: RedisCluster;
+let single: Redis;
+let clustered: Cluster;
+
+beforeAll(async () => {
+  configure({ logger: silentLogger });
+  [server, cluster] = await Promise.all([startRedisServer(), startRedisCluster()]);
+  single = new Redis(server.port, '127.0.0.1', {
+    maxRetriesPerRequest: 0,
+    enableOfflineQueue: false,
+    lazyConnect: true,
+  });
+  await single.connect();
+  clustered = new Cluster(cluster.nodes, { redisOptions: { maxRetriesPerRequest: 0 } });
+  await single.ping();
+  await clustered.set('probe', '1');
+}, 60_000);
+
+afterAll(async () => {
+  single?.disconnect();
+  clustered?.disconnect();
+  await Promise.all([server?.stop(), cluster?.stop()]);
+  resetConfiguration();
+});
+
+describe.each(['redis-server', 'Redis Cluster'] as const)('RedisReplayStore on %s', (kind) => {
+  const store = () => new RedisReplayStore({ client: kind === 'redis-server' ? single : clustered });
+
+  it('claims a key once, and again after it expired', async () => {
+    const s = store();
+    const key = `k-${Math.random()}`;
+    expect(await s.claim(key, 1500)).toBe(true);
+    expect(await s.claim(key, 1500)).toBe(false);
+    await new Promise((r) => setTimeout(r, 1700));
+    expect(await s.claim(key, 1500)).toBe(true);
+  });
+
+  it('at the ingress: 1,000 concurrent distinct requests all admitted, 1,000 copies of one → exactly one', async () => {
+    const probe = await startProbe('node', ids[2]!, { trust, handoff: { audience: [AUD], store: store() } });
+    try {
+      const passport = await buildPassport([{ identity: ids[0]! }, { identity: ids[1]! }]);
+      const headersOf = async () => ({
+        baggage: await baggageFor(passport, {
+          extra: { [BAGGAGE_KEY.handoff]: (await signHandoff(ids[1]!, passport, AUD)) as string },
+        }),
+      });
+      const distinct = await Promise.all(Array.from({ length: 1000 }, headersOf));
+      const admitted = await Promise.all(distinct.map((h) => get(probe.service.url, h)));
+      expect(admitted.filter((r) => r.status === 200)).toHaveLength(1000);
+      const one = await headersOf();
+      const copies = await Promise.all(Array.from({ length: 1000 }, () => get(probe.service.url, one)));
+      expect(copies.filter((r) => r.status === 200)).toHaveLength(1);
+      expect(copies.filter((r) => r.body.reason === 'replayed')).toHaveLength(999);
+      expect(probe.runs).toBe(1001);
+    } finally {
+      await probe.close();
+    }
+  }, 90_000);
+});
+
+it('a Redis store that is down → 503 replay_store_unavailable, the handler never runs', async () => {
+  const dead = await startRedisServer();
+  const client = new Redis(dead.port, '127.0.0.1', {
+    maxRetriesPerRequest: 0,
+    enableOfflineQueue: false,
+    retryStrategy: () => 200,
+    lazyConnect: true,
+  });
+  client.on('error', () => {});
+  await client.connect();
+  await dead.stop();
+  const probe = await startProbe('express', ids[2]!, {
+    trust,
+    handoff: { audience: [AUD], store: new RedisReplayStore({ client }) },
+  });
+  try {
+    const passport = await buildPassport([{ identity: ids[0]! }, { identity: ids[1]! }]);
+    const res = await get(probe.service.url, {
+      baggage: await baggageFor(passport, {
+        extra: { [BAGGAGE_KEY.handoff]: (await signHandoff(ids[1]!, passport, AUD)) as string },
+      }),
+    });
+    expect(res.status).toBe(503);
+    expect(res.body).toMatchObject({ reason: 'replay_store_unavailable' });
+    expect(probe.runs).toBe(0);
+  } finally {
+    client.disconnect();
+    await probe.close();
+  }
+});

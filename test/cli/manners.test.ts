@@ -55,9 +55,10 @@ describe('kest audit manners', () => {
     const r = await kest(['audit', spansFile, '--jwks', jwksFile, '--workers', '0', '--summary']);
     expect(r.code).toBe(0);
     const lines = r.stdout.trim().split('\n');
-    expect(lines).toHaveLength(2);
+    expect(lines).toHaveLength(3); // per trace, totals, and the note that origins were not checked (no --roots)
     expect(lines[0]).toMatch(/^abab\S+ \[crafted\] VERIFIED entries=60 gaps=0 forks=0$/);
     expect(lines[1]).toMatch(/^1 trace\(s\): 1 verified/);
+    expect(lines[2]).toMatch(/self-asserted/);
     expect(r.stderr).toBe(''); // not a TTY: no progress line
   });
 

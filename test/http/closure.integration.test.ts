@@ -40,7 +40,7 @@ async function exportChain(frameworks: Framework[]): Promise<SpanRecord[]> {
       name: `hop${i + 1}`,
       framework,
       identity: ids[i]!,
-      kest: { trust },
+      kest: { trust, roots: [{ principal: ids[0]!.getWorkloadId() }] },
     })),
   });
   try {

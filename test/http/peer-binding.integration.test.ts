@@ -17,6 +17,7 @@ import {
   type Passport,
   resetConfiguration,
   silentLogger,
+  UNGUARDED_ROOTS,
 } from '../../src/index.js';
 import {
   authorizeID,
@@ -140,7 +141,7 @@ describe.each(FRAMEWORKS)('passport bound to the mTLS peer through %s', (framewo
   it('bindPeer: false admits any tip and logs one warning when the adapter is created', async () => {
     const warnings: Record<string, unknown>[] = [];
     const logger: KestLogger = { ...silentLogger, warn: (record) => warnings.push(record) };
-    const core = new KestHttpCore({ trust, bindPeer: false, logger });
+    const core = new KestHttpCore({ trust, bindPeer: false, logger, roots: UNGUARDED_ROOTS });
     expect(warnings).toEqual([{ option: 'bindPeer' }]);
     const url = await start(core);
     expect(await mtlsGet(url, clientSource, tipOther)).toEqual({
@@ -176,7 +177,11 @@ describe('bindPeer option', () => {
 
   it('is on by default: nothing logged', () => {
     const warnings: unknown[] = [];
-    new KestHttpCore({ trust, logger: { ...silentLogger, warn: (r) => warnings.push(r) } });
+    new KestHttpCore({
+      trust,
+      roots: UNGUARDED_ROOTS,
+      logger: { ...silentLogger, warn: (r) => warnings.push(r) },
+    });
     expect(warnings).toEqual([]);
   });
 });

@@ -41,7 +41,12 @@ const silent = { debug() {}, info() {}, warn() {}, error() {} };
 
 /** A real server whose handler answers the admission (or the refusal) as JSON. */
 async function serve(options: KestHttpOptions): Promise<{ url: string; server: Server }> {
-  const core = new KestHttpCore({ logger: silent, ...options });
+  // Any root up to 100: these tests are about the profile, not about who may start a lineage.
+  const core = new KestHttpCore({
+    logger: silent,
+    roots: [{ principal: '*', maxSourceTrust: 100 }],
+    ...options,
+  });
   const server = createServer(async (req, res) => {
     try {
       const a = await core.admit(req.headers, { socket: req.socket, url: req.url, raw: req });

@@ -335,7 +335,7 @@ async function main(): Promise<number> {
 
     chain = await startChain({ hops, engine, policies: POLICIES, propagation: { cache } });
     if (args.serve) {
-      const files = { spans: spansPath, jwks: identities.trustFile };
+      const files = { spans: spansPath, jwks: identities.trustFile, agent: identities.agentSocket };
       return await serveUntilSignal(
         chain,
         HOPS.map((h) => h.name),

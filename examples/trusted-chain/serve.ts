@@ -9,12 +9,13 @@ import type { RunningChain } from './chain.js';
 export async function serveUntilSignal(
   chain: RunningChain,
   names: readonly string[],
-  files: { spans: string; jwks: string },
+  files: { spans: string; jwks: string; agent?: string | undefined },
   out: (line?: string) => void,
 ): Promise<number> {
   for (const [i, name] of names.entries()) out(`${name} ${chain.services[i]?.url}`);
   out(`spans ${files.spans}`);
   out(`jwks ${files.jwks}`);
+  if (files.agent) out(`agent ${files.agent}`); // --spiffe: the dev Workload API socket
   await new Promise<void>((resolve) => {
     const stop = () => {
       process.off('SIGINT', stop);

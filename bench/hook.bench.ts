@@ -1,5 +1,6 @@
 /**
- * Hook overhead (issue 3): a protected no-op call with MockPolicyEngine + LocalEd25519Provider,
+ * Hook overhead (issues 3, 13): a protected no-op call (call entry + completion entry: two
+ * signatures) with MockPolicyEngine + LocalEd25519Provider,
  * against a bare node:crypto Ed25519 sign of the same entry bytes, in one run.
  *
  *   npx tsx bench/hook.bench.ts
@@ -59,11 +60,13 @@ const rows = bench.tasks.map((t) => taskRow(t, 'us'));
 const [bare, hook] = rows as [ResultRow, ResultRow];
 const summary = {
   ratio_median_hook_to_bare_sign: +(hook.median / bare.median).toFixed(2),
-  target: 'hook p99 < 150 µs',
-  pass: hook.p99 < 150,
+  // Issue 13: with completion entries (two signatures per call) the hook's p99 stays ≤ 6× a bare sign's median.
+  ratio_p99_hook_to_bare_sign_median: +(hook.p99 / bare.median).toFixed(2),
+  target: 'hook p99 < 150 µs and ≤ 6× the bare sign median',
+  pass: hook.p99 < 150 && hook.p99 <= 6 * bare.median,
 };
 console.table(rows);
 console.log(
-  `hook/bare-sign median ratio: ${summary.ratio_median_hook_to_bare_sign}x; p99 ${hook.p99} µs (target < 150 µs)`,
+  `hook/bare-sign median ratio: ${summary.ratio_median_hook_to_bare_sign}x; p99 ${hook.p99} µs = ${summary.ratio_p99_hook_to_bare_sign_median}x bare median (targets < 150 µs, ≤ 6x)`,
 );
 writeResults('hook', rows, summary);

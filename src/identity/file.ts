@@ -7,7 +7,7 @@ import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { KestIdentityError } from '../errors.js';
 import { Ed25519Key } from './ed25519.js';
-import type { IdentityProvider, PublicJwk } from './provider.js';
+import { Ed25519KeyIdentity } from './key-identity.js';
 
 /** The largest private JWK file read: a keygen file is about 300 bytes. */
 const MAX_KEY_FILE_BYTES = 64 * 1024;
@@ -72,13 +72,9 @@ function checkWorkloadId(path: string, id: unknown): string {
   return id;
 }
 
-export class FileIdentityProvider implements IdentityProvider {
-  readonly #key: Ed25519Key;
-  readonly #workloadId: string;
-
+export class FileIdentityProvider extends Ed25519KeyIdentity {
   private constructor(key: Ed25519Key, workloadId: string) {
-    this.#key = key;
-    this.#workloadId = workloadId;
+    super(key, workloadId);
   }
 
   /** Load the private JWK at `path` (what `kest keygen` writes as kest-private.jwk.json). */
@@ -108,22 +104,5 @@ export class FileIdentityProvider implements IdentityProvider {
     if (jwk.kid !== undefined && jwk.kid !== key.kid)
       fail(path, `kid ${String(jwk.kid)} is not the key's thumbprint`);
     return new FileIdentityProvider(key, workloadId);
-  }
-
-  getWorkloadId(): string {
-    return this.#workloadId;
-  }
-
-  sign(payload: Uint8Array): string {
-    return this.#key.sign(payload);
-  }
-
-  /** The public JWKS verifiers anchor (the same key kest keygen wrote to kest-jwks.json). */
-  getPublicJwks(): { keys: PublicJwk[] } {
-    return { keys: [this.#key.publicJwk(this.#workloadId)] };
-  }
-
-  get kid(): string {
-    return this.#key.kid;
   }
 }

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { type KestLogger, stderrLogger } from '../logger.js';
 import { Ed25519Key } from './ed25519.js';
-import type { IdentityProvider, PublicJwk } from './provider.js';
+import { Ed25519KeyIdentity } from './key-identity.js';
 
 let warned = false;
 
@@ -10,35 +10,18 @@ let warned = false;
  * public key must be handed to verifiers (getPublicJwks) — nothing anchors it otherwise. Logs one
  * prominent warning per process: production workloads use SPIFFE (SPIREProvider) or OIDC.
  */
-export class LocalEd25519Provider implements IdentityProvider {
-  readonly #key: Ed25519Key;
-  readonly #workloadId: string;
-
+export class LocalEd25519Provider extends Ed25519KeyIdentity {
   constructor(options: { workloadId?: string; quiet?: boolean; logger?: KestLogger } = {}) {
-    this.#key = Ed25519Key.generate();
-    this.#workloadId = options.workloadId ?? `spiffe://kest.local/workload/${hostname()}-${process.pid}`;
+    super(
+      Ed25519Key.generate(),
+      options.workloadId ?? `spiffe://kest.local/workload/${hostname()}-${process.pid}`,
+    );
     if (!options.quiet && !warned) {
       warned = true;
       (options.logger ?? stderrLogger).warn(
-        { workload_id: this.#workloadId, kid: this.#key.kid },
+        { workload_id: this.getWorkloadId(), kid: this.kid },
         'LocalEd25519Provider is for development only: an ephemeral in-memory key that no verifier trusts unless you publish it. Use SPIFFE/SPIRE or OIDC in production.',
       );
     }
-  }
-
-  getWorkloadId(): string {
-    return this.#workloadId;
-  }
-
-  sign(payload: Uint8Array): string {
-    return this.#key.sign(payload);
-  }
-
-  getPublicJwks(): { keys: PublicJwk[] } {
-    return { keys: [this.#key.publicJwk(this.#workloadId)] };
-  }
-
-  get kid(): string {
-    return this.#key.kid;
   }
 }

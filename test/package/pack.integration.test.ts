@@ -1,100 +1,102 @@
 /**
- * Integration test (slow: a real `npm pack` with its prepack build, then a consumer-side tsc):
- * the tarball a user installs ships dist, LICENSE and self-contained source maps; installed in an
- * empty consumer project WITHOUT the optional peer better-sqlite3, a file importing every subpath
- * compiles with strict, module nodenext and skipLibCheck false; every subpath loads with `import`
- * and with `require` (Node >= 20.19 loads ESM synchronously); the missing peer is a clear error.
+ * Integration test (slow: a build, `npm pack`, one consumer-side tsc, a few node runs): the tarball
+ * a user installs ships dist, LICENSE and self-contained source maps; installed in a consumer project
+ * WITHOUT the optional peer better-sqlite3, one tsc program (strict, module nodenext, skipLibCheck
+ * false) compiles a file importing every subpath and every ```ts snippet of README.md and
+ * docs/*.md; the snippets marked `<!-- snippet: run -->` run with node and exit 0 (test/package/
+ * snippets.ts has the convention). test/package/fixtures/snippets.md holds a broken snippet that
+ * must be reported at its markdown line, and a run snippet that must be reported failing. Every
+ * subpath loads with `import` and `require`; in a second consumer holding only the required
+ * dependencies, each subpath's missing optional peer is an error naming the package.
+ *
+ * The build is the `build` script's tsc, incremental in a per-checkout cache (consumer.ts), not
+ * `prepack` itself: a checked equality makes prepack = clean + that build.
  */
-import { execFileSync } from 'node:child_process';
-import {
-  cpSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  buildStage,
+  cacheDir,
+  makeConsumer,
+  type Packed,
+  pack,
+  ROOT,
+  type RunResult,
+  readJson,
+  runAll,
+  sh,
+  transpile,
+  typecheck,
+} from './consumer.js';
+import { extractSnippets, mapDiagnostics, type Snippet } from './snippets.js';
 
-const ROOT = new URL('../..', import.meta.url).pathname;
-const OUR_MODULES = join(ROOT, 'node_modules');
 /** Left out of the consumer: the types must not need it, and loading it must fail clearly. */
 const ABSENT = new Set(['better-sqlite3', '@types/better-sqlite3']);
+const FIXTURE = 'test/package/fixtures/snippets.md';
+const SNIPPET_DIR = 'snippets';
 
-const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+const pkg = readJson<{
   exports: Record<string, unknown>;
-};
+  scripts: Record<string, string>;
+  dependencies: Record<string, string>;
+}>(join(ROOT, 'package.json'));
 const subpaths = Object.keys(pkg.exports)
   .filter((k) => k !== './package.json')
   .map((k) => `kest${k.slice(1)}`);
 
+const docs = [
+  'README.md',
+  ...readdirSync(join(ROOT, 'docs'))
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => `docs/${f}`),
+];
+const snippets: Snippet[] = [...docs, FIXTURE].flatMap((f) =>
+  extractSnippets(readFileSync(join(ROOT, f), 'utf8'), f),
+);
+
 let dir: string;
-let files: string[];
+let packed: Packed;
 let consumer: string;
+let diagnostics: string[];
+let runs: Map<string, RunResult>;
 
-function sh(cmd: string, args: string[], cwd: string): string {
-  return execFileSync(cmd, args, {
-    cwd,
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'pipe'],
-    timeout: 150_000,
-  });
-}
+const ofDocs = (d: string) => !d.startsWith(FIXTURE);
+const script = (s: Snippet) => join(consumer, SNIPPET_DIR, `${s.name}.js`);
 
-/** The consumer's node_modules: the unpacked tarball as `kest`, our installed packages (links) as peers. */
-function linkModules(target: string): void {
-  for (const name of readdirSync(OUR_MODULES)) {
-    if (name.startsWith('.') || name === 'kest') continue;
-    const scoped = name.startsWith('@')
-      ? readdirSync(join(OUR_MODULES, name)).map((n) => `${name}/${n}`)
-      : [name];
-    for (const full of scoped) {
-      if (ABSENT.has(full)) continue;
-      mkdirSync(join(target, full, '..'), { recursive: true });
-      symlinkSync(join(OUR_MODULES, full), join(target, full));
-    }
-  }
-}
-
-beforeAll(() => {
+beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'kest-pack-'));
-  // A copy of what a clean checkout has: prepack must build dist itself.
-  const stage = join(dir, 'stage');
-  mkdirSync(stage);
-  for (const f of [
-    'package.json',
-    'README.md',
-    'LICENSE',
-    'policies',
-    'src',
-    'tsconfig.json',
-    'tsconfig.build.json',
-  ]) {
-    cpSync(join(ROOT, f), join(stage, f), { recursive: true });
-  }
-  symlinkSync(OUR_MODULES, join(stage, 'node_modules'));
-  const packed = JSON.parse(sh('npm', ['pack', '--json', '--pack-destination', dir], stage)) as {
-    filename: string;
-    files: { path: string }[];
-  }[];
-  files = packed[0]!.files.map((f) => f.path);
-
+  const stage = buildStage(cacheDir());
+  packed = pack(stage, dir);
   consumer = join(dir, 'consumer');
-  mkdirSync(join(consumer, 'node_modules'), { recursive: true });
-  sh('tar', ['xzf', join(dir, packed[0]!.filename)], consumer);
-  cpSync(join(consumer, 'package'), join(consumer, 'node_modules', 'kest'), { recursive: true });
-  linkModules(join(consumer, 'node_modules'));
-  writeFileSync(join(consumer, 'package.json'), '{"name":"consumer","private":true,"type":"module"}\n');
-}, 180_000);
+  makeConsumer(consumer, packed.tarball, (name) => !ABSENT.has(name));
+  mkdirSync(join(consumer, SNIPPET_DIR));
+  const imports = subpaths.map((s, i) => `import * as m${i} from '${s}';`).join('\n');
+  writeFileSync(
+    join(consumer, 'all.ts'),
+    `${imports}\nexport const all: object[] = [${subpaths.map((_, i) => `m${i}`).join(', ')}];\n`,
+  );
+  for (const s of snippets) writeFileSync(join(consumer, SNIPPET_DIR, `${s.name}.ts`), s.code);
+  const output = typecheck(consumer, ['all.ts', ...snippets.map((s) => `${SNIPPET_DIR}/${s.name}.ts`)]);
+  diagnostics = mapDiagnostics(output, snippets, SNIPPET_DIR);
+  runs = await runAll(
+    consumer,
+    snippets.filter((s) => s.run).map((s) => transpile(join(consumer, SNIPPET_DIR, `${s.name}.ts`))),
+  );
+}, 240_000);
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('the packed package (integration)', () => {
+  it('is built by prepack: clean, then the build this test runs', () => {
+    expect(pkg.scripts.prepack).toBe('npm run clean && npm run build');
+    expect(pkg.scripts.build).toBe('tsc -p tsconfig.build.json');
+    expect(pkg.scripts.clean).toContain("rmSync('dist'");
+  });
+
   it('ships dist for every export, the bin, LICENSE and README; no sources; maps carry sourcesContent', () => {
+    const files = packed.files;
     expect(files).toEqual(
       expect.arrayContaining(['LICENSE', 'README.md', 'package.json', 'dist/cli/main.js']),
     );
@@ -107,43 +109,36 @@ describe('the packed package (integration)', () => {
     const maps = files.filter((f) => f.endsWith('.js.map'));
     expect(maps.length).toBeGreaterThan(0);
     for (const map of maps) {
-      const json = JSON.parse(readFileSync(join(consumer, 'package', map), 'utf8'));
+      const json = readJson<{ sourcesContent?: string[] }>(join(consumer, 'node_modules', 'kest', map));
       expect(json.sourcesContent?.[0], map).toEqual(expect.any(String));
     }
   });
 
-  it('compiles a consumer importing every subpath: strict, nodenext, skipLibCheck false, no better-sqlite3', () => {
-    const imports = subpaths.map((s, i) => `import * as m${i} from '${s}';`).join('\n');
-    writeFileSync(
-      join(consumer, 'all.ts'),
-      `${imports}\nexport const all: object[] = [${subpaths.map((_, i) => `m${i}`).join(', ')}];\n`,
-    );
-    writeFileSync(
-      join(consumer, 'tsconfig.json'),
-      JSON.stringify({
-        compilerOptions: {
-          strict: true,
-          module: 'nodenext',
-          moduleResolution: 'nodenext',
-          target: 'es2022',
-          skipLibCheck: false,
-          noEmit: true,
-          types: ['node'],
-        },
-        files: ['all.ts'],
-      }),
-    );
-    let output = '';
-    try {
-      sh(process.execPath, [join(OUR_MODULES, 'typescript', 'bin', 'tsc'), '-p', '.'], consumer);
-    } catch (err) {
-      output = String((err as { stdout?: string }).stdout ?? err);
-    }
-    expect(output).toBe('');
-  }, 180_000);
+  it('compiles every subpath and every docs snippet: strict, nodenext, skipLibCheck false, no better-sqlite3', () => {
+    expect(snippets.filter((s) => ofDocs(s.file)).length).toBeGreaterThan(20);
+    expect(diagnostics.filter(ofDocs)).toEqual([]);
+  });
+
+  it('runs every snippet marked run: each exits 0', () => {
+    const marked = snippets.filter((s) => s.run && ofDocs(s.file));
+    expect(marked.length).toBeGreaterThan(0);
+    const failed = marked
+      .map((s) => ({ at: `${s.file}:${s.line}`, ...runs.get(script(s))! }))
+      .filter((r) => r.code !== 0);
+    expect(failed).toEqual([]);
+  });
+
+  it('reports a broken fixture snippet at its markdown line and a failing run snippet', () => {
+    expect(diagnostics.filter((d) => !ofDocs(d))).toEqual([
+      `${FIXTURE}:15:21: error TS2304: Cannot find name 'render'.`,
+    ]);
+    const fixtures = snippets.filter((s) => s.file === FIXTURE && s.run);
+    expect(fixtures.map((s) => runs.get(script(s))!.code)).toEqual([0, 1]);
+    expect(runs.get(script(fixtures[0]!))!.output).toBe('{"a":[true,null],"b":1}\n');
+  });
 
   it('loads every subpath by import and by require; a missing optional peer names npm install', () => {
-    const script = `
+    const code = `
       import { createRequire } from 'node:module';
       const require = createRequire(import.meta.url);
       const subpaths = ${JSON.stringify(subpaths)};
@@ -151,7 +146,7 @@ describe('the packed package (integration)', () => {
       const { openSpanDatabase } = await import('kest/telemetry');
       try { openSpanDatabase('spans.sqlite'); console.log('opened'); }
       catch (e) { console.log(e.name, e.code, e.message); }`;
-    writeFileSync(join(consumer, 'load.mjs'), script);
+    writeFileSync(join(consumer, 'load.mjs'), code);
     const out = sh(process.execPath, ['--no-warnings', 'load.mjs'], consumer);
     expect(out.trim()).toBe(
       'KestConfigurationError ERR_CONFIGURATION SQLite span files need the optional peer better-sqlite3: npm install better-sqlite3@12.11',

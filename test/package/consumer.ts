@@ -1,0 +1,233 @@
+/**
+ * The machinery of the pack test (pack.integration.test.ts): build dist the way `prepack` does,
+ * `npm pack` it, install the tarball in consumer projects, compile and run files there.
+ *
+ * Cost is the point of this file. The build is `tsc -p tsconfig.build.json` — the `build` script
+ * `prepack` runs after `clean` — in a staged copy of the tree kept in a per-checkout cache directory,
+ * with tsc's incremental information beside it: an unchanged tree re-emits nothing, a changed one
+ * re-checks what changed; outputs whose source is gone are deleted, so dist is what a clean build
+ * writes. `npm pack --ignore-scripts` then packs that tree (the test checks that `prepack` is
+ * clean + build). Consumers get the tarball as a real copy and our installed packages as links.
+ */
+import { execFile, execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative, resolve, sep } from 'node:path';
+import ts from 'typescript';
+
+export const ROOT = new URL('../..', import.meta.url).pathname.replace(/\/$/, '');
+export const OUR_MODULES = join(ROOT, 'node_modules');
+const TSC = join(OUR_MODULES, 'typescript', 'bin', 'tsc');
+/** What a clean checkout needs to build and pack (package.json `files` plus the build inputs). */
+const STAGED = [
+  'package.json',
+  'README.md',
+  'LICENSE',
+  'policies',
+  'src',
+  'tsconfig.json',
+  'tsconfig.build.json',
+];
+
+export function sh(cmd: string, args: string[], cwd: string, timeout = 150_000): string {
+  return execFileSync(cmd, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout });
+}
+
+/** Per checkout, outside node_modules (worktrees may share node_modules files as hard links). */
+export function cacheDir(): string {
+  const key = createHash('sha256').update(ROOT).digest('hex').slice(0, 12);
+  return join(tmpdir(), `kest-pack-cache-${key}`);
+}
+
+function walk(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { recursive: true, encoding: 'utf8' })
+    .filter((f) => statSync(join(dir, f)).isFile())
+    .map((f) => f.replace(/\\/g, '/'));
+}
+
+/** dist/x.js, x.js.map, x.d.ts → src/x.ts */
+function sourceOf(distFile: string): string {
+  return `${distFile.replace(/(\.d\.ts|\.js\.map|\.js)$/, '')}.ts`;
+}
+
+/**
+ * The staged tree, built: a fresh copy of the build inputs and a dist emitted by the build script's
+ * tsc command (incremental). Returns the stage directory; `dist/` in it is what prepack would write.
+ */
+export function buildStage(cache: string): string {
+  const stage = join(cache, 'stage');
+  mkdirSync(stage, { recursive: true });
+  for (const f of STAGED) {
+    rmSync(join(stage, f), { recursive: true, force: true });
+    cpSync(join(ROOT, f), join(stage, f), { recursive: true });
+  }
+  const modules = join(stage, 'node_modules');
+  rmSync(modules, { force: true });
+  symlinkSync(OUR_MODULES, modules);
+  const dist = join(stage, 'dist');
+  const sources = new Set(walk(join(stage, 'src')));
+  const outputs = walk(dist);
+  // Outputs of deleted sources go; a missing output (cache tampered with) means a full rebuild.
+  for (const f of outputs) if (!sources.has(sourceOf(f))) rmSync(join(dist, f));
+  const info = join(cache, 'build.tsbuildinfo');
+  const have = new Set(outputs);
+  const complete = [...sources].every(
+    (s) => have.has(s.replace(/\.ts$/, '.js')) && have.has(s.replace(/\.ts$/, '.d.ts')),
+  );
+  if (!complete) {
+    rmSync(dist, { recursive: true, force: true });
+    rmSync(info, { force: true });
+  }
+  sh(process.execPath, [TSC, '-p', 'tsconfig.build.json', '--incremental', '--tsBuildInfoFile', info], stage);
+  rmSync(modules); // npm pack walks a node_modules it finds: ~1 s for nothing
+  return stage;
+}
+
+export interface Packed {
+  tarball: string;
+  files: string[];
+}
+
+/** `npm pack` of the built stage (its dist is already what prepack writes). */
+export function pack(stage: string, dest: string): Packed {
+  const out = JSON.parse(
+    sh('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', dest], stage),
+  ) as { filename: string; files: { path: string }[] }[];
+  return { tarball: join(dest, out[0]!.filename), files: out[0]!.files.map((f) => f.path) };
+}
+
+/**
+ * A consumer project: package.json (type module), the tarball unpacked as node_modules/kest (a real
+ * copy, so kest resolves its own imports from the consumer), and links to those of our installed
+ * packages that `keep` accepts.
+ */
+export function makeConsumer(dir: string, tarball: string, keep: (name: string) => boolean): void {
+  const modules = join(dir, 'node_modules');
+  mkdirSync(join(modules, 'kest'), { recursive: true });
+  sh('tar', ['xzf', tarball, '--strip-components=1', '-C', join(modules, 'kest')], dir);
+  for (const name of readdirSync(OUR_MODULES)) {
+    if (name.startsWith('.') || name === 'kest') continue;
+    const names = name.startsWith('@')
+      ? readdirSync(join(OUR_MODULES, name)).map((n) => `${name}/${n}`)
+      : [name];
+    for (const full of names.filter(keep)) {
+      mkdirSync(join(modules, full, '..'), { recursive: true });
+      symlinkSync(join(OUR_MODULES, full), join(modules, full));
+    }
+  }
+  writeFileSync(join(dir, 'package.json'), '{"name":"consumer","private":true,"type":"module"}\n');
+}
+
+/**
+ * The consumer settings the README promises (strict, nodenext, skipLibCheck false), as one program
+ * over `files`. Reported: every diagnostic of the consumer's own files and of kest's declarations
+ * (node_modules/kest), plus global ones; other packages' declarations are checked only as far as
+ * these use them (their own errors are theirs, and checking all of them costs most of the time).
+ * The compiler API, not the tsc command: tsc reports no type errors while any file has a syntax
+ * error, and one broken snippet must not hide another's type error.
+ * Returns the diagnostics as `tsc --pretty false` prints them, paths relative to the consumer.
+ */
+export function typecheck(consumer: string, files: string[]): string {
+  const config = {
+    compilerOptions: {
+      strict: true,
+      module: 'nodenext',
+      moduleResolution: 'nodenext',
+      target: 'es2022',
+      skipLibCheck: false,
+      types: ['node'],
+      noEmit: true,
+    },
+    files,
+  };
+  writeFileSync(join(consumer, 'tsconfig.json'), JSON.stringify(config, null, 2));
+  const parsed = ts.parseJsonConfigFileContent(config, ts.sys, consumer);
+  const program = ts.createProgram({ rootNames: parsed.fileNames, options: parsed.options });
+  const ours = join(consumer, 'node_modules', 'kest') + sep;
+  const modules = join(consumer, 'node_modules') + sep;
+  const diagnostics: ts.Diagnostic[] = [
+    ...parsed.errors,
+    ...program.getOptionsDiagnostics(),
+    ...program.getGlobalDiagnostics(),
+  ];
+  for (const file of program.getSourceFiles()) {
+    const name = resolve(file.fileName);
+    if (name.startsWith(modules) && !name.startsWith(ours)) continue;
+    if (program.isSourceFileDefaultLibrary(file)) continue;
+    diagnostics.push(...program.getSyntacticDiagnostics(file), ...program.getSemanticDiagnostics(file));
+  }
+  return ts.formatDiagnostics(ts.sortAndDeduplicateDiagnostics(diagnostics), {
+    getCanonicalFileName: (f) => f,
+    getCurrentDirectory: () => consumer,
+    getNewLine: () => '\n',
+  });
+}
+
+/**
+ * A typechecked file as node runs it: one file's JavaScript (.js beside the .ts, in the consumer's
+ * type-module package). A program emit would first check every declaration file it loads.
+ */
+export function transpile(file: string): string {
+  const out = file.replace(/\.ts$/, '.js');
+  const { outputText } = ts.transpileModule(readFileSync(file, 'utf8'), {
+    fileName: file,
+    compilerOptions: { module: ts.ModuleKind.ES2022, target: ts.ScriptTarget.ES2022 },
+  });
+  writeFileSync(out, outputText);
+  return out;
+}
+
+export interface RunResult {
+  code: number | null;
+  output: string;
+}
+
+/** node on a compiled file, in an empty working directory of its own; at most `jobs` at once. */
+export async function runAll(
+  consumer: string,
+  scripts: string[],
+  jobs = 2,
+  timeout = 30_000,
+): Promise<Map<string, RunResult>> {
+  const results = new Map<string, RunResult>();
+  const queue = [...scripts];
+  const one = (script: string) =>
+    new Promise<void>((resolve) => {
+      const cwd = join(consumer, 'run', relative(consumer, script).replace(/[^\w.-]/g, '_'));
+      mkdirSync(cwd, { recursive: true });
+      execFile(
+        process.execPath,
+        ['--no-warnings', script],
+        { cwd, timeout, encoding: 'utf8' },
+        (err, stdout, stderr) => {
+          const code = err ? (typeof err.code === 'number' ? err.code : null) : 0;
+          results.set(script, {
+            code,
+            output: `${stdout}${stderr}${err?.killed ? '\n(killed: timeout)' : ''}`,
+          });
+          resolve();
+        },
+      );
+    });
+  const worker = async () => {
+    for (let s = queue.shift(); s !== undefined; s = queue.shift()) await one(s);
+  };
+  await Promise.all(Array.from({ length: jobs }, worker));
+  return results;
+}
+
+export function readJson<T>(path: string): T {
+  return JSON.parse(readFileSync(path, 'utf8')) as T;
+}

@@ -12,6 +12,7 @@ import {
   SanitizerPolicy,
   type TrustSource,
 } from '../index.js';
+import { importSpiffe } from './optional.js';
 
 export interface TrustFiles {
   /** JWKS files (keys anchored per principal). */
@@ -31,15 +32,7 @@ export async function loadTrustSource(files: TrustFiles): Promise<TrustSource> {
 }
 
 async function loadBundle(bundle: string, trustDomain: string | undefined): Promise<TrustSource> {
-  let mod: typeof import('../spiffe/index.js');
-  try {
-    // Loaded on use: the gRPC dependencies are needed only by the SPIFFE commands.
-    mod = await import('../spiffe/index.js');
-  } catch (err) {
-    throw new KestConfigurationError('SPIFFE bundles are not available in this build (kest/spiffe missing)', {
-      cause: err,
-    });
-  }
+  const mod = await importSpiffe('--bundle (SPIFFE trust bundles) needs');
   if (!trustDomain) requireFederatedMap(bundle);
   // An audit reads old traces: each SVID is checked at its entry's signing time, not now.
   try {

@@ -11,7 +11,7 @@
 import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
-import { KestConfigurationError } from '../errors.js';
+import { missingPeerError } from '../peers.js';
 import { SPAN } from '../wire/constants.js';
 import { KestTelemetryError } from './errors.js';
 import type { SpanRecord } from './record.js';
@@ -66,13 +66,10 @@ export function openSpanDatabase(path: string, options: { readonly?: boolean } =
   try {
     Ctor = createRequire(import.meta.url)('better-sqlite3') as DatabaseConstructor;
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND') {
-      throw new KestConfigurationError(
-        'SQLite span files need the optional peer better-sqlite3: npm install better-sqlite3@12.11',
-        { cause: err },
-      );
-    }
-    throw new KestTelemetryError(`cannot load better-sqlite3: ${(err as Error).message}`, { cause: err });
+    throw (
+      missingPeerError(err, 'SQLite span files need', ['better-sqlite3']) ??
+      new KestTelemetryError(`cannot load better-sqlite3: ${(err as Error).message}`, { cause: err })
+    );
   }
   if (!options.readonly) mkdirSync(dirname(path), { recursive: true });
   const db = new Ctor(path, options.readonly ? { readonly: true, fileMustExist: true } : {});

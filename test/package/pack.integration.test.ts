@@ -152,4 +152,45 @@ describe('the packed package (integration)', () => {
       'KestConfigurationError ERR_CONFIGURATION SQLite span files need the optional peer better-sqlite3: npm install better-sqlite3@12.11',
     );
   }, 60_000);
+
+  it('without the optional peers: the rest loads; each missing peer is named, lazy ones with npm install', () => {
+    const bare = join(dir, 'bare');
+    // What `npm install kest @opentelemetry/api@1.9` gives (README "Installing"), plus nothing else.
+    const required = new Set([...Object.keys(pkg.dependencies), '@opentelemetry/api']);
+    makeConsumer(bare, packed.tarball, (name) => required.has(name));
+    const jwks = JSON.stringify({ keys: [] });
+    const code = `
+      import { spawnSync } from 'node:child_process';
+      import { writeFileSync } from 'node:fs';
+      const out = {};
+      const cannotFind = (e) => \`\${e.code} \${/Cannot find package '([^']+)'/.exec(e.message)?.[1]}\`;
+      for (const s of ${JSON.stringify(subpaths)}) {
+        out[s] = await import(s).then(() => 'ok', cannotFind);
+      }
+      const refusal = (fn) => { try { fn(); return 'no error'; } catch (e) { return \`\${e.name}: \${e.message}\`; } };
+      const { readSqliteSpans } = await import('kest/audit');
+      out.sqlite = refusal(() => readSqliteSpans('spans.sqlite'));
+      writeFileSync('jwks.json', '${jwks}');
+      const cli = spawnSync(process.execPath, ['node_modules/kest/dist/cli/main.js', 'audit', 'spans.jsonl',
+        '--jwks', 'jwks.json', '--redis', 'redis://127.0.0.1:9'], { encoding: 'utf8' });
+      out.cli = \`\${cli.status} \${cli.stderr.trim()}\`;
+      console.log(JSON.stringify(out));`;
+    writeFileSync(join(bare, 'load.mjs'), code);
+    const out = JSON.parse(sh(process.execPath, ['--no-warnings', 'load.mjs'], bare)) as Record<
+      string,
+      string
+    >;
+    const telemetryPeer =
+      /^ERR_MODULE_NOT_FOUND @opentelemetry\/(sdk-trace-base|core|resources|exporter-trace-otlp-http)$/;
+    expect(out).toEqual({
+      ...Object.fromEntries(subpaths.map((s) => [s, 'ok'])),
+      'kest/cedar': 'ERR_MODULE_NOT_FOUND @cedar-policy/cedar-wasm',
+      'kest/redis': 'ERR_MODULE_NOT_FOUND ioredis',
+      'kest/spiffe': 'ERR_MODULE_NOT_FOUND @grpc/grpc-js',
+      'kest/telemetry': expect.stringMatching(telemetryPeer),
+      sqlite:
+        'KestConfigurationError: SQLite span files need the optional peer better-sqlite3: npm install better-sqlite3@12.11',
+      cli: '2 kest audit: ERR_CONFIGURATION: --redis (claim checks in Redis) needs the optional peer ioredis: npm install ioredis@^6.0.0',
+    });
+  }, 60_000);
 });

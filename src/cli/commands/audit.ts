@@ -14,6 +14,7 @@ import type { CacheProvider } from '../../propagation/index.js';
 import { startProgress, summaryLine, totalsLine } from '../audit-output.js';
 import { type CliIo, type CommandContext, EXIT } from '../io.js';
 import { loadRoots, loadSanitizers, loadTrustSource, SELF_ASSERTED_NOTE } from '../load-spans.js';
+import { importRedis } from '../optional.js';
 import { PROFILE_HELP, profileOption } from '../profile.js';
 
 export interface AuditCommandOptions {
@@ -47,8 +48,7 @@ export async function runAudit(file: string, opts: AuditCommandOptions, io: CliI
       throw new KestConfigurationError('--workers must be a whole number >= 0');
     }
     if (opts.redis) {
-      // kest/redis: loaded on use, the redis client is an optional peer dependency.
-      const { RedisCacheProvider } = await import('../../propagation/redis.js');
+      const { RedisCacheProvider } = await importRedis('--redis (claim checks in Redis) needs');
       cache = new RedisCacheProvider({ url: opts.redis });
     }
     const stopProgress = startProgress(io.stderr, file);

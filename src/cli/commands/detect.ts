@@ -5,6 +5,7 @@ import type { Command } from 'commander';
 import { silentLogger } from '../../index.js';
 import type { AutoDetector } from '../../spiffe/index.js';
 import type { CommandContext } from '../io.js';
+import { importSpiffe } from '../optional.js';
 
 interface DetectCliOptions {
   socket?: string;
@@ -31,8 +32,7 @@ export function register(program: Command, { io }: CommandContext): void {
         command.error('kest detect: --timeout must be positive', { exitCode: 2 });
       let detection: Awaited<ReturnType<AutoDetector['detect']>>;
       try {
-        // Loaded on use: the gRPC dependencies are needed only by the SPIFFE commands.
-        const { AutoDetector } = await import('../../spiffe/index.js');
+        const { AutoDetector } = await importSpiffe('SPIFFE detection needs');
         detection = await new AutoDetector({
           spiffeTimeoutMs: timeout,
           logger: silentLogger,

@@ -6,6 +6,7 @@
 import type { Command } from 'commander';
 import type { DevAgent } from '../../spiffe/index.js';
 import type { CommandContext } from '../io.js';
+import { importSpiffe } from '../optional.js';
 
 interface DevAgentCliOptions {
   socket: string;
@@ -51,8 +52,7 @@ export function register(program: Command, { io }: CommandContext): void {
       }
       let agent: DevAgent;
       try {
-        // Loaded on use: the gRPC dependencies are needed only by the SPIFFE commands.
-        const { DevAgent } = await import('../../spiffe/index.js');
+        const { DevAgent } = await importSpiffe('The development agent needs');
         agent = await DevAgent.start({
           socket: options.socket,
           trustDomain: options.trustDomain,

@@ -16,6 +16,7 @@ import { createRequire } from 'node:module';
 import type { Duplex } from 'node:stream';
 import { type ConnectionOptions, type PeerCertificate, connect as tlsConnect } from 'node:tls';
 import type { Agent, buildConnector } from 'undici';
+import { missingPeerError } from '../../peers.js';
 import { KestSpiffeError } from '../errors.js';
 import {
   MaterialCache,
@@ -30,7 +31,11 @@ import {
 type Undici = typeof import('undici');
 let undici: Undici | undefined;
 function loadUndici(): Undici {
-  undici ??= createRequire(import.meta.url)('undici') as Undici;
+  try {
+    undici ??= createRequire(import.meta.url)('undici') as Undici;
+  } catch (err) {
+    throw missingPeerError(err, 'spiffeUndiciAgent and spiffeConnector need', ['undici']) ?? err;
+  }
   return undici;
 }
 
@@ -69,6 +74,7 @@ export function spiffeConnector(
   options: SpiffeConnectorOptions,
 ): buildConnector.connector {
   checkedOptions(options, 'spiffeConnector');
+  const build = loadUndici().buildConnector; // now, not at the first connection: a missing peer is a setup error
   const cache = new MaterialCache(source, options.federatedBundles);
   let built: { generation: string; connector: buildConnector.connector } | undefined;
   return (opts, callback) => {
@@ -82,7 +88,7 @@ export function spiffeConnector(
     if (built?.generation !== material.generation) {
       built = {
         generation: material.generation,
-        connector: loadUndici().buildConnector({
+        connector: build({
           ...connectOptions(material, options),
           maxCachedSessions: 0,
           ...(options.timeout === undefined ? {} : { timeout: options.timeout }),

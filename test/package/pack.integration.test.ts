@@ -6,8 +6,10 @@
  * docs/*.md; the snippets marked `<!-- snippet: run -->` run with node and exit 0 (test/package/
  * snippets.ts has the convention). test/package/fixtures/snippets.md holds a broken snippet that
  * must be reported at its markdown line, and a run snippet that must be reported failing. Every
- * subpath loads with `import` and `require`; in a second consumer holding only the required
- * dependencies, each subpath's missing optional peer is an error naming the package.
+ * subpath loads with `import` and `require`. In a second consumer holding only the required
+ * dependencies (and kest/spiffe's gRPC), the subpaths that import a peer at load fail naming it, the
+ * others load, and a peer loaded on use (better-sqlite3, undici, the CLI's ioredis) is a
+ * KestConfigurationError giving the npm install command.
  *
  * The build is the `build` script's tsc, incremental in a per-checkout cache (consumer.ts), not
  * `prepack` itself: a checked equality makes prepack = clean + that build.
@@ -155,8 +157,14 @@ describe('the packed package (integration)', () => {
 
   it('without the optional peers: the rest loads; each missing peer is named, lazy ones with npm install', () => {
     const bare = join(dir, 'bare');
-    // What `npm install kest @opentelemetry/api@1.9` gives (README "Installing"), plus nothing else.
-    const required = new Set([...Object.keys(pkg.dependencies), '@opentelemetry/api']);
+    // `npm install kest @opentelemetry/api@1.9` (README "Installing") and kest/spiffe's gRPC peers:
+    // kest/spiffe loads, so its lazily loaded undici can be missed.
+    const required = new Set([
+      ...Object.keys(pkg.dependencies),
+      '@opentelemetry/api',
+      '@grpc/grpc-js',
+      '@grpc/proto-loader',
+    ]);
     makeConsumer(bare, packed.tarball, (name) => required.has(name));
     const jwks = JSON.stringify({ keys: [] });
     const code = `
@@ -170,6 +178,8 @@ describe('the packed package (integration)', () => {
       const refusal = (fn) => { try { fn(); return 'no error'; } catch (e) { return \`\${e.name}: \${e.message}\`; } };
       const { readSqliteSpans } = await import('kest/audit');
       out.sqlite = refusal(() => readSqliteSpans('spans.sqlite'));
+      const { authorizeAny, spiffeUndiciAgent } = await import('kest/spiffe');
+      out.undici = refusal(() => spiffeUndiciAgent({}, { authorize: authorizeAny() }));
       writeFileSync('jwks.json', '${jwks}');
       const cli = spawnSync(process.execPath, ['node_modules/kest/dist/cli/main.js', 'audit', 'spans.jsonl',
         '--jwks', 'jwks.json', '--redis', 'redis://127.0.0.1:9'], { encoding: 'utf8' });
@@ -186,10 +196,11 @@ describe('the packed package (integration)', () => {
       ...Object.fromEntries(subpaths.map((s) => [s, 'ok'])),
       'kest/cedar': 'ERR_MODULE_NOT_FOUND @cedar-policy/cedar-wasm',
       'kest/redis': 'ERR_MODULE_NOT_FOUND ioredis',
-      'kest/spiffe': 'ERR_MODULE_NOT_FOUND @grpc/grpc-js',
       'kest/telemetry': expect.stringMatching(telemetryPeer),
       sqlite:
         'KestConfigurationError: SQLite span files need the optional peer better-sqlite3: npm install better-sqlite3@12.11',
+      undici:
+        'KestConfigurationError: spiffeUndiciAgent and spiffeConnector need the optional peer undici: npm install undici@^7.30.2',
       cli: '2 kest audit: ERR_CONFIGURATION: --redis (claim checks in Redis) needs the optional peer ioredis: npm install ioredis@^6.0.0',
     });
   }, 60_000);

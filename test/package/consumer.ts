@@ -194,15 +194,16 @@ export interface RunResult {
   output: string;
 }
 
-/** node on a compiled file, in an empty working directory of its own; at most `jobs` at once. */
+/**
+ * node on each compiled file, in an empty working directory of its own; all started at once (the
+ * caller's thread may be busy meanwhile: a queue would not move).
+ */
 export async function runAll(
   consumer: string,
   scripts: string[],
-  jobs = 2,
   timeout = 30_000,
 ): Promise<Map<string, RunResult>> {
   const results = new Map<string, RunResult>();
-  const queue = [...scripts];
   const one = (script: string) =>
     new Promise<void>((resolve) => {
       const cwd = join(consumer, 'run', relative(consumer, script).replace(/[^\w.-]/g, '_'));
@@ -221,10 +222,7 @@ export async function runAll(
         },
       );
     });
-  const worker = async () => {
-    for (let s = queue.shift(); s !== undefined; s = queue.shift()) await one(s);
-  };
-  await Promise.all(Array.from({ length: jobs }, worker));
+  await Promise.all(scripts.map(one));
   return results;
 }
 

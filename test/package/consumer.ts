@@ -24,7 +24,8 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative, resolve, sep } from 'node:path';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 
 export const ROOT = new URL('../..', import.meta.url).pathname.replace(/\/$/, '');
@@ -162,14 +163,10 @@ export function makeConsumer(dir: string, tarball: string, keep: (name: string) 
 
 /**
  * The consumer settings the README promises (strict, nodenext, skipLibCheck false), as one program
- * over `files`. Reported: every diagnostic of the consumer's own files and of kest's declarations
- * (node_modules/kest), plus global ones; other packages' declarations are checked only as far as
- * these use them (their own errors are theirs, and checking all of them costs most of the time).
- * The compiler API, not the tsc command: tsc reports no type errors while any file has a syntax
- * error, and one broken snippet must not hide another's type error.
- * Returns the diagnostics as `tsc --pretty false` prints them, paths relative to the consumer.
+ * over `files`, checked by typecheck.mjs in a node child (see its header for what it reports).
+ * Resolves to the diagnostics as `tsc --pretty false` prints them, paths relative to the consumer.
  */
-export function typecheck(consumer: string, files: string[]): string {
+export function typecheck(consumer: string, files: string[]): Promise<string> {
   const config = {
     compilerOptions: {
       strict: true,
@@ -183,25 +180,12 @@ export function typecheck(consumer: string, files: string[]): string {
     files,
   };
   writeFileSync(join(consumer, 'tsconfig.json'), JSON.stringify(config, null, 2));
-  const parsed = ts.parseJsonConfigFileContent(config, ts.sys, consumer);
-  const program = ts.createProgram({ rootNames: parsed.fileNames, options: parsed.options });
-  const ours = join(consumer, 'node_modules', 'kest') + sep;
-  const modules = join(consumer, 'node_modules') + sep;
-  const diagnostics: ts.Diagnostic[] = [
-    ...parsed.errors,
-    ...program.getOptionsDiagnostics(),
-    ...program.getGlobalDiagnostics(),
-  ];
-  for (const file of program.getSourceFiles()) {
-    const name = resolve(file.fileName);
-    if (name.startsWith(modules) && !name.startsWith(ours)) continue;
-    if (program.isSourceFileDefaultLibrary(file)) continue;
-    diagnostics.push(...program.getSyntacticDiagnostics(file), ...program.getSemanticDiagnostics(file));
-  }
-  return ts.formatDiagnostics(ts.sortAndDeduplicateDiagnostics(diagnostics), {
-    getCanonicalFileName: (f) => f,
-    getCurrentDirectory: () => consumer,
-    getNewLine: () => '\n',
+  const script = fileURLToPath(new URL('./typecheck.mjs', import.meta.url));
+  return new Promise((resolve, reject) => {
+    const options = { cwd: consumer, encoding: 'utf8', timeout: 150_000, maxBuffer: 64 << 20 } as const;
+    execFile(process.execPath, [script, consumer], options, (err, stdout, stderr) =>
+      err ? reject(new Error(`typecheck failed: ${err.message}\n${stderr}`)) : resolve(stdout),
+    );
   });
 }
 

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 
 /** Bottom first. Folders on one line share a layer and may import each other, but not in a cycle. */
 export const LAYERS = [
-  ['.base'], // src/errors.ts, src/logger.ts, src/version.ts: shared by all
+  ['.base'], // src/errors.ts, src/logger.ts, src/version.ts, src/peers.ts: shared by all
   ['wire'],
   ['entry'],
   ['trust', 'keys'],

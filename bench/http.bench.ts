@@ -40,7 +40,13 @@ const arg = (name: string, def: number) => {
 const DURATION = arg('duration', 3);
 const CONNECTIONS = arg('connections', 10);
 const WARMUP = 0.5;
-const DEPTHS = [1, 10];
+const list = (name: string) =>
+  process.argv
+    .find((x) => x.startsWith(`--${name}=`))
+    ?.split('=')[1]
+    ?.split(',');
+const DEPTHS = (list('depths') ?? ['1', '10']).map(Number);
+const ONLY = list('frameworks');
 
 interface Run {
   requestsPerSec: number;
@@ -130,7 +136,7 @@ async function main(): Promise<void> {
       .join(' ')}, autocannon ${CONNECTIONS} connections, ${DURATION} s per run (shared, noisy machine)`,
   );
   const rps = (n: number) => String(Math.round(n)).padStart(6);
-  for (const framework of FRAMEWORKS as readonly Framework[]) {
+  for (const framework of FRAMEWORKS.filter((f) => !ONLY || ONLY.includes(f)) as Framework[]) {
     const bare = await startService({ framework, path: '/r', kest: false, handler: () => ({ ok: true }) });
     // Ingress only: the lineage interceptor in front of a plain handler (handoffs not required).
     const ingress = await startService({

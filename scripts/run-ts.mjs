@@ -16,6 +16,10 @@
  * package.json, the audit worker) it finds exactly as when run from src/. The entry sees
  * `process.argv` as under tsx: [node, <entry.ts>, args…].
  *
+ * Stack traces name the bundle's lines; NODE_OPTIONS=--enable-source-maps maps them to the .ts
+ * sources (the bundle has a source map) at a start-up cost (~0.5 s here: node then reads the
+ * packages' maps too), so it is not the default.
+ *
  * Concurrent runs are safe: a build goes to a directory named by the hash of its output, moved into
  * place with rename, and the manifest naming it is replaced with rename too. Build directories
  * unused for ten minutes are removed.

@@ -44,7 +44,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 const SELF = fileURLToPath(import.meta.url);
 const REPO_ROOT = resolve(dirname(SELF), '..');
 const ESBUILD_PACKAGE = createRequire(import.meta.url).resolve('esbuild/package.json');
-const MANIFEST_VERSION = 1;
+const MANIFEST_VERSION = 2;
 const STALE_BUILD_MS = 10 * 60_000;
 
 const sha256 = (data) => createHash('sha256').update(data).digest('hex');
@@ -83,9 +83,9 @@ function readManifest(path) {
   }
 }
 
-/** The bundle the manifest names, if every input still has the content it was built from. */
-function currentBundle(root, dir, manifest) {
-  if (!manifest) return undefined;
+/** The bundle the manifest names, if it is `entry`'s and every input has the content it was built from. */
+function currentBundle(root, dir, manifest, entry) {
+  if (manifest?.entry !== relative(root, entry)) return undefined;
   for (const [path, hash] of Object.entries(manifest.inputs)) {
     if (hashFile(resolve(root, path)) !== hash) return undefined;
   }
@@ -157,7 +157,7 @@ async function build(root, dir, entry) {
   for (const path of [...Object.keys(result.metafile.inputs).map((p) => resolve(root, p)), ...implicitInputs(root)]) {
     inputs[relative(root, path)] = hashFile(path);
   }
-  const manifest = { version: MANIFEST_VERSION, build: id, main: 'main.mjs', inputs };
+  const manifest = { version: MANIFEST_VERSION, entry: relative(root, entry), build: id, main: 'main.mjs', inputs };
   const tmpManifest = join(dir, `.manifest-${process.pid}-${randomBytes(4).toString('hex')}.json`);
   writeFileSync(tmpManifest, `${JSON.stringify(manifest, null, 1)}\n`);
   renameSync(tmpManifest, join(dir, 'manifest.json'));
@@ -190,7 +190,7 @@ export async function ensureBundle(
   if (!existsSync(source)) throw new Error(`run-ts: no such entry ${entry}`);
   const dir = entryCacheDir(root, cacheDir, source);
   const manifest = readManifest(join(dir, 'manifest.json'));
-  const current = currentBundle(root, dir, manifest);
+  const current = currentBundle(root, dir, manifest, source);
   if (current) {
     const now = new Date();
     utimesSync(dirname(current), now, now); // in use: not stale

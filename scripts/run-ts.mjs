@@ -83,7 +83,7 @@ function readManifest(path) {
   }
 }
 
-/** The bundle the manifest names, if it is `entry`'s and every input has the content it was built from. */
+/** The bundle the manifest names, if it is `entry`'s and each input still has its recorded content. */
 function currentBundle(root, dir, manifest, entry) {
   if (manifest?.entry !== relative(root, entry)) return undefined;
   for (const [path, hash] of Object.entries(manifest.inputs)) {
@@ -106,7 +106,9 @@ function ownImportMeta() {
           filename: args.path,
         };
         return {
-          contents: text.replace(/\bimport\.meta\.(url|dirname|filename)\b/g, (_, k) => JSON.stringify(meta[k])),
+          contents: text.replace(/\bimport\.meta\.(url|dirname|filename)\b/g, (_, k) =>
+            JSON.stringify(meta[k]),
+          ),
           loader: 'ts',
         };
       });
@@ -154,10 +156,15 @@ async function build(root, dir, entry) {
     }
   }
   const inputs = {};
-  for (const path of [...Object.keys(result.metafile.inputs).map((p) => resolve(root, p)), ...implicitInputs(root)]) {
-    inputs[relative(root, path)] = hashFile(path);
-  }
-  const manifest = { version: MANIFEST_VERSION, entry: relative(root, entry), build: id, main: 'main.mjs', inputs };
+  const listed = Object.keys(result.metafile.inputs).map((p) => resolve(root, p));
+  for (const path of [...listed, ...implicitInputs(root)]) inputs[relative(root, path)] = hashFile(path);
+  const manifest = {
+    version: MANIFEST_VERSION,
+    entry: relative(root, entry),
+    build: id,
+    main: 'main.mjs',
+    inputs,
+  };
   const tmpManifest = join(dir, `.manifest-${process.pid}-${randomBytes(4).toString('hex')}.json`);
   writeFileSync(tmpManifest, `${JSON.stringify(manifest, null, 1)}\n`);
   renameSync(tmpManifest, join(dir, 'manifest.json'));

@@ -6,10 +6,11 @@
  * a 4-byte big-endian unsigned integer).
  *
  * The schema is a protobufjs JSON descriptor for @grpc/proto-loader's fromJSON (as for the SPIFFE
- * Workload API in spiffe/proto.ts): nothing to ship or locate at run time. Field names and numbers
- * are those of opentelemetry-proto v1 (Apache-2.0): collector/trace/v1/trace_service.proto,
- * trace/v1/trace.proto, common/v1/common.proto, resource/v1/resource.proto. Only the fields the
- * audit reads are declared; protobuf decoding skips the others (events, links, flags, ...).
+ * Workload API in spiffe/proto.ts): nothing to ship or locate at run time. Packages, messages,
+ * field numbers and types are those of opentelemetry-proto v1 (Apache-2.0):
+ * collector/trace/v1/trace_service.proto, trace/v1/trace.proto, common/v1/common.proto,
+ * resource/v1/resource.proto. Only the fields the audit reads are declared; protobuf decoding
+ * skips the others (events, links, flags, ...).
  *
  * @grpc/proto-loader (an optional peer, with protobufjs) is loaded on first use, so `kest/audit`
  * loads without it.

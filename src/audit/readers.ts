@@ -1,7 +1,8 @@
 /**
  * Readers: exported spans back into SpanRecords, whatever carried them — Kest's JSON lines file,
- * Kest's SQLite database, or OTLP/JSON (one ExportTraceServiceRequest per file or per line, as a
- * collector's file exporter writes them).
+ * Kest's SQLite database, OTLP/JSON (one ExportTraceServiceRequest per file or per line, as a
+ * collector's file exporter writes them; otlp-json.ts), OTLP protobuf (otlp-proto.ts), and the
+ * Python reference's exports (reference-readers.ts).
  */
 import { closeSync, createReadStream, openSync, readSync } from 'node:fs';
 import { KestTelemetryError } from '../telemetry/errors.js';

@@ -4,9 +4,11 @@ from the facts listed in issue 15 and docs/interop.md (never from its code: its 
 PolyForm Shield). Standard library plus Debian's python3-cryptography. Uses the independent spec
 implementation next to it (kest_ref.py) for RFC 8785 and base64url.
 
-  kest_reference_shape.py OUT_DIR     writes jwks.json, ref3.json, ref6.json, headers.json,
+  kest_reference_shape.py OUT_DIR [--clock-offset-s S]
+                                      writes jwks.json, ref3.json, ref6.json, headers.json,
                                       bad.json, spans.sqlite, spans.json, otlp-request.pb,
-                                      otlp-collector.pb; prints a summary
+                                      otlp-collector.pb; prints a summary. --clock-offset-s
+                                      signs as if the clock were S seconds off (-600: stale tips)
 Reference facts reproduced: no kest.source_type; a root of unknown origin has trust 100 (internet
 10); trust and taints over *all* earlier entries; taints in set order, added_taints may repeat;
 kid = principal; runtime kest-python; no labels.trace_id; null deviation fields; inline baggage
@@ -35,6 +37,7 @@ from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
 
 PRINCIPALS = ["spiffe://ref.kest/gateway", "spiffe://ref.kest/agent", "spiffe://ref.kest/tool"]
+CLOCK_OFFSET_MS = 0
 
 
 def ordered_set(items):
@@ -84,7 +87,7 @@ class Chain:
             "metadata": {"filler": filler} if filler else None,
             "content_hash": "",
             "input_hash": "",
-            "timestamp_ms": int(time.time() * 1000),
+            "timestamp_ms": int(time.time() * 1000) + CLOCK_OFFSET_MS,
         }
         header = b64e(json.dumps({"alg": alg, "typ": "JWS", "kid": principal}, separators=(",", ":")).encode())
         signing_input = header + "." + b64e(jcs(payload).encode("utf-8"))
@@ -267,4 +270,8 @@ def write_otlp(out, rows):
 
 
 if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[2] == "--clock-offset-s":
+        CLOCK_OFFSET_MS = int(float(sys.argv[3]) * 1000)
+    elif len(sys.argv) != 2:
+        sys.exit("usage: kest_reference_shape.py OUT_DIR [--clock-offset-s SECONDS]")
     main(sys.argv[1])

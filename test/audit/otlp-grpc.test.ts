@@ -37,11 +37,31 @@ async function receiver(options: Parameters<typeof OtlpGrpcReceiver.start>[0] = 
   return r;
 }
 
-/** Protobuf by hand: a length-delimited field. */
-const ld = (field: number, bytes: Buffer) => {
-  if (bytes.length > 127) throw new Error('short fields only');
-  return Buffer.concat([Buffer.from([(field << 3) | 2, bytes.length]), bytes]);
+/** Protobuf by hand: a varint, a length-delimited field. */
+const varint = (n: number) => {
+  const out: number[] = [];
+  for (let v = n; ; v = Math.floor(v / 128)) {
+    out.push(v >= 128 ? (v & 0x7f) | 0x80 : v);
+    if (v < 128) return Buffer.from(out);
+  }
 };
+const ld = (field: number, bytes: Buffer) =>
+  Buffer.concat([Buffer.from([(field << 3) | 2]), varint(bytes.length), bytes]);
+
+/** An attribute value nested `levels` arrays deep (AnyValue.array_value → ArrayValue.values → ...). */
+function deepValue(levels: number): Buffer {
+  const inner = ld(1, Buffer.from('x'));
+  const prefixes: Buffer[] = [];
+  let size = inner.length;
+  for (let i = 0; i < levels; i++) {
+    for (const tag of [0x0a, 0x2a]) {
+      const prefix = Buffer.concat([Buffer.from([tag]), varint(size)]);
+      size += prefix.length;
+      prefixes.push(prefix);
+    }
+  }
+  return Buffer.concat([...prefixes.reverse(), inner]);
+}
 
 describe('OTLP/gRPC receiver', () => {
   it('hook spans over OTLP/gRPC, OTLP/HTTP and the file exporter: the same spans and verdicts', async () => {
@@ -148,9 +168,16 @@ describe('OTLP/gRPC receiver', () => {
       code: 3,
       details: expect.stringMatching(/trace_id has 3 bytes/),
     });
+    // Nesting 10 000 arrays deep: refused by the decoder's depth limit, not a stack overflow.
+    const attribute = ld(9, Buffer.concat([ld(1, Buffer.from('k')), ld(2, deepValue(10_000))]));
+    const deepSpan = Buffer.concat([ld(1, Buffer.alloc(16, 1)), ld(2, Buffer.alloc(8, 2)), attribute]);
+    expect(await sendRaw(strict.address, ld(1, ld(2, ld(2, deepSpan))))).toMatchObject({
+      code: 3,
+      details: expect.stringMatching(/nesting depth/),
+    });
     // An empty request is fine (exporters send them) and holds nothing.
     expect(await sendRaw(strict.address, Buffer.alloc(0))).toMatchObject({ code: 0 });
-    expect(strict.stats).toMatchObject({ exports: 1, refusedExports: 2, spans: 0 });
+    expect(strict.stats).toMatchObject({ exports: 1, refusedExports: 3, spans: 0 });
   });
 
   it('options: a bad address, a bad limit and an unwritable record file fail at start', async () => {

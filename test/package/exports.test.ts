@@ -77,7 +77,7 @@ const expected: Record<string, string[]> = {
   './fetch': ['kestFetch', 'kestInterceptor'],
   './axios': ['installKestAxios'],
   './telemetry': ['KestTelemetry'],
-  './audit': ['auditFile', 'auditSpans', 'renderHtml'],
+  './audit': ['auditFile', 'auditSpans', 'renderHtml', 'OtlpGrpcReceiver', 'spansFromOtlpProto'],
 };
 
 function sourceOf(target: string): string {

@@ -168,7 +168,11 @@ describe('canonicalize: differential fuzz against the `canonicalize` package (RF
       Array.isArray(v)
         ? v.map(sorted)
         : v !== null && typeof v === 'object'
-          ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, sorted((v as Record<string, unknown>)[k])]))
+          ? Object.fromEntries(
+              Object.keys(v)
+                .sort()
+                .map((k) => [k, sorted((v as Record<string, unknown>)[k])]),
+            )
           : v;
     fc.assert(
       fc.property(value, (v) => {

@@ -36,7 +36,7 @@ const operations: SchemaObject = {
   type: 'array',
   minItems: 1,
   items: { type: 'string', minLength: 1 },
-  description: 'operations it applies to; `["*"]` for all',
+  description: 'operations it applies to; `["*"]` for all (this or `scope.operations` is required)',
 };
 
 const DEVIATION = rule(
@@ -46,7 +46,10 @@ const DEVIATION = rule(
     reason: text('why (recorded in every entry it applies to)'),
     approver: text('who approved it (recorded likewise)'),
     operations,
-    scope: { ...rule({ operations }, ['operations']), description: 'older form of `operations`' },
+    scope: {
+      ...rule({ operations: { ...operations, description: 'as `operations`' } }, ['operations']),
+      description: 'older form of `operations`',
+    },
   },
   ['policy', 'tier', 'reason', 'approver'],
 );

@@ -8,7 +8,8 @@
 import { KestConfigurationError } from '../errors.js';
 import type { PolicyEngine, PolicyTier } from '../policy/types.js';
 
-const known = new WeakMap<PolicyEngine, Set<string>>();
+/** Per engine, per tier, the names it said it has. */
+const known = new WeakMap<PolicyEngine, Map<PolicyTier, Set<string>>>();
 
 /**
  * What to do when the engine's catalogue is still loading (`engine_not_ready`): `defer` the check
@@ -27,9 +28,11 @@ export function assertKnownPolicies(
   where: string,
   whenNotReady: WhenNotReady,
 ): boolean {
-  const seen = known.get(engine);
-  const unchecked = seen ? names.filter((name) => !seen.has(`${tier}\u0000${name}`)) : names;
-  if (unchecked.length === 0) return true;
+  let tiers = known.get(engine);
+  const seen = tiers?.get(tier);
+  // The common case, every call after the first: no allocation.
+  if (seen && names.every((name) => seen.has(name))) return true;
+  const unchecked = seen ? names.filter((name) => !seen.has(name)) : names;
   if (engine.assertPolicies) {
     try {
       engine.assertPolicies(unchecked, tier);
@@ -47,8 +50,12 @@ export function assertKnownPolicies(
       });
     }
   }
+  if (!tiers) {
+    tiers = new Map();
+    known.set(engine, tiers);
+  }
   const set = seen ?? new Set<string>();
-  if (!seen) known.set(engine, set);
-  for (const name of unchecked) set.add(`${tier}\u0000${name}`);
+  if (!seen) tiers.set(tier, set);
+  for (const name of unchecked) set.add(name);
   return true;
 }

@@ -173,7 +173,7 @@ export const CONFIGURE_SCHEMA: SchemaObject = {
 /** Root rules alone (a `--roots FILE` of the CLI), both spellings. */
 export const ROOTS_SCHEMA: SchemaObject = { type: 'array', items: withAliases(ROOT) };
 
-const SCHEMAS = { deployment: DEPLOYMENT_SCHEMA, configure: CONFIGURE_SCHEMA, roots: ROOTS_SCHEMA };
+export const SCHEMAS = { deployment: DEPLOYMENT_SCHEMA, configure: CONFIGURE_SCHEMA, roots: ROOTS_SCHEMA };
 type Which = keyof typeof SCHEMAS;
 let ajv: AjvClass | undefined;
 const compiled = new Map<Which, ValidateFunction>();
@@ -191,9 +191,20 @@ function validator(which: Which): ValidateFunction {
   return validate;
 }
 
-function newAjv(): AjvClass {
+/**
+ * The Ajv instance with Kest's two keywords. At run time the schemas (constants, checked by
+ * test/config/schema.test.ts with `checkSchemas`) are not re-validated against the draft-07
+ * meta-schema: compiling that costs more than compiling ours.
+ */
+export function newAjv(checkSchemas = false): AjvClass {
   const { Ajv } = createRequire(import.meta.url)('ajv') as typeof import('ajv');
-  const instance = new Ajv({ allErrors: false, verbose: true, strict: true, allowUnionTypes: true });
+  const instance = new Ajv({
+    allErrors: false,
+    verbose: true,
+    strict: true,
+    allowUnionTypes: true,
+    ...(checkSchemas ? {} : { validateSchema: false, meta: false }),
+  });
   instance.addKeyword({
     keyword: 'kestMethods',
     type: 'object',

@@ -1,6 +1,6 @@
 /**
  * The schemas of the deployment file (KEST_CONFIG) and of configure()'s options: the one list of
- * keys Kest accepts, validated with Ajv (JSON Schema) before anything is applied, and rendered into
+ * keys Kest accepts, validated (schema-check.ts) before anything is applied, and rendered into
  * the docs' table of deployment-file keys. Unknown keys are errors that name the nearest valid key;
  * wrong values name their path (`roots[2].max_source_trust: expected an integer 0..100`).
  *
@@ -8,31 +8,30 @@
  * giving both spellings of one key is an error. configure()'s nested rules take only the camelCase
  * form of its TypeScript types.
  */
-import { createRequire } from 'node:module';
-import type { Ajv as AjvClass, ErrorObject, SchemaObject, ValidateFunction } from 'ajv';
 import { KestConfigurationError } from '../errors.js';
 import { nearestKey } from '../suggest.js';
+import { firstError, type Schema, type SchemaError } from './schema-check.js';
 
-const text = (description: string): SchemaObject => ({ type: 'string', minLength: 1, description });
-const score = (description: string): SchemaObject => ({
+const text = (description: string): Schema => ({ type: 'string', minLength: 1, description });
+const score = (description: string): Schema => ({
   type: 'integer',
   minimum: 0,
   maximum: 100,
   description,
 });
-const names = (description: string): SchemaObject => ({
+const names = (description: string): Schema => ({
   type: 'array',
   items: { type: 'string', minLength: 1 },
   description,
 });
-const rule = (properties: Record<string, SchemaObject>, required: string[]): SchemaObject => ({
+const rule = (properties: Record<string, Schema>, required: string[]): Schema => ({
   type: 'object',
   additionalProperties: false,
   required,
   properties,
 });
 
-const operations: SchemaObject = {
+const operations: Schema = {
   type: 'array',
   minItems: 1,
   items: { type: 'string', minLength: 1 },
@@ -77,7 +76,7 @@ const ROOT = rule(
   ['principal'],
 );
 
-const DEPLOYMENT_KEYS: SchemaObject = {
+const DEPLOYMENT_KEYS: Schema = {
   type: 'object',
   additionalProperties: false,
   properties: {
@@ -106,12 +105,12 @@ const DEPLOYMENT_KEYS: SchemaObject = {
 const camel = (key: string) => key.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
 
 /** Each snake_case key also under its camelCase name (`kestAliasOf` the snake one), recursively. */
-function withAliases(schema: SchemaObject): SchemaObject {
-  const out: SchemaObject = { ...schema };
-  if (schema.items) out.items = withAliases(schema.items as SchemaObject);
+function withAliases(schema: Schema): Schema {
+  const out: Schema = { ...schema };
+  if (schema.items) out.items = withAliases(schema.items as Schema);
   if (schema.properties) {
-    const properties: Record<string, SchemaObject> = {};
-    for (const [key, sub] of Object.entries(schema.properties as Record<string, SchemaObject>)) {
+    const properties: Record<string, Schema> = {};
+    for (const [key, sub] of Object.entries(schema.properties as Record<string, Schema>)) {
       properties[key] = withAliases(sub);
       if (camel(key) !== key) properties[camel(key)] = { ...properties[key], kestAliasOf: key };
     }
@@ -121,15 +120,12 @@ function withAliases(schema: SchemaObject): SchemaObject {
 }
 
 /** The camelCase form only (configure()'s TypeScript shapes), recursively. */
-function camelOnly(schema: SchemaObject): SchemaObject {
-  const out: SchemaObject = { ...schema };
-  if (schema.items) out.items = camelOnly(schema.items as SchemaObject);
+function camelOnly(schema: Schema): Schema {
+  const out: Schema = { ...schema };
+  if (schema.items) out.items = camelOnly(schema.items as Schema);
   if (schema.properties) {
     out.properties = Object.fromEntries(
-      Object.entries(schema.properties as Record<string, SchemaObject>).map(([k, s]) => [
-        camel(k),
-        camelOnly(s),
-      ]),
+      Object.entries(schema.properties as Record<string, Schema>).map(([k, s]) => [camel(k), camelOnly(s)]),
     );
   }
   if (Array.isArray(schema.required)) out.required = schema.required.map((k: string) => camel(k));
@@ -137,15 +133,15 @@ function camelOnly(schema: SchemaObject): SchemaObject {
 }
 
 /** The deployment file's schema, aliases included (JSON Schema draft-07 plus `kestAliasOf`). */
-export const DEPLOYMENT_SCHEMA: SchemaObject = withAliases(DEPLOYMENT_KEYS);
+export const DEPLOYMENT_SCHEMA: Schema = withAliases(DEPLOYMENT_KEYS);
 
 /** The snake_case keys alone, for documentation. */
-export const DEPLOYMENT_FILE_KEYS: SchemaObject = DEPLOYMENT_KEYS;
+export const DEPLOYMENT_FILE_KEYS: Schema = DEPLOYMENT_KEYS;
 
-const methods = (...names: string[]): SchemaObject => ({ type: 'object', kestMethods: names });
+const methods = (...names: string[]): Schema => ({ type: 'object', kestMethods: names });
 const engine = methods('evaluate');
 
-export const CONFIGURE_SCHEMA: SchemaObject = {
+export const CONFIGURE_SCHEMA: Schema = {
   type: 'object',
   additionalProperties: false,
   properties: {
@@ -171,77 +167,24 @@ export const CONFIGURE_SCHEMA: SchemaObject = {
 };
 
 /** Root rules alone (a `--roots FILE` of the CLI), both spellings. */
-export const ROOTS_SCHEMA: SchemaObject = { type: 'array', items: withAliases(ROOT) };
+export const ROOTS_SCHEMA: Schema = { type: 'array', items: withAliases(ROOT) };
 
 export const SCHEMAS = { deployment: DEPLOYMENT_SCHEMA, configure: CONFIGURE_SCHEMA, roots: ROOTS_SCHEMA };
 type Which = keyof typeof SCHEMAS;
-let ajv: AjvClass | undefined;
-const compiled = new Map<Which, ValidateFunction>();
-
-/**
- * Ajv is loaded and each schema compiled on first use (tens of ms, once): processes that never
- * configure Kest (the CLI's inspect, a verifier) do not pay for it.
- */
-function validator(which: Which): ValidateFunction {
-  let validate = compiled.get(which);
-  if (validate) return validate;
-  ajv ??= newAjv();
-  validate = ajv.compile(SCHEMAS[which]);
-  compiled.set(which, validate);
-  return validate;
-}
-
-/**
- * The Ajv instance with Kest's two keywords. At run time the schemas (constants, checked by
- * test/config/schema.test.ts with `checkSchemas`) are not re-validated against the draft-07
- * meta-schema: compiling that costs more than compiling ours.
- */
-export function newAjv(checkSchemas = false): AjvClass {
-  const { Ajv } = createRequire(import.meta.url)('ajv') as typeof import('ajv');
-  const instance = new Ajv({
-    allErrors: false,
-    verbose: true,
-    strict: true,
-    allowUnionTypes: true,
-    ...(checkSchemas ? {} : { validateSchema: false, meta: false }),
-  });
-  instance.addKeyword({
-    keyword: 'kestMethods',
-    type: 'object',
-    schemaType: 'array',
-    validate: (wanted: string[], data: Record<string, unknown>) =>
-      wanted.every((m) => typeof data[m] === 'function'),
-  });
-  instance.addKeyword({
-    keyword: 'kestAliasOf',
-    schemaType: 'string',
-    validate: (other: string, _data: unknown, _schema?: unknown, cxt?: { parentData?: unknown }) =>
-      !(
-        typeof cxt?.parentData === 'object' &&
-        cxt.parentData !== null &&
-        Object.hasOwn(cxt.parentData, other)
-      ),
-  });
-  return instance;
-}
 
 /** Throws KestConfigurationError (reason `unknown_key` or `invalid_value`) unless `value` fits. */
 export function assertSchema(which: Which, value: unknown, source: string, prefix = ''): void {
-  const validate = validator(which);
-  if (validate(value)) return;
-  // allErrors is off: the last error is the one that stopped validation (an anyOf's comes after
-  // its branches' errors).
-  const errors = validate.errors as ErrorObject[];
-  throw toError(errors[errors.length - 1]!, source, prefix);
+  const error = firstError(SCHEMAS[which], value);
+  if (error) throw toError(error, source, prefix);
 }
 
-function toError(error: ErrorObject, source: string, prefix: string): KestConfigurationError {
+function toError(error: SchemaError, source: string, prefix: string): KestConfigurationError {
   const at = joinPath(prefix, error.instancePath);
-  const schema = (error.parentSchema ?? {}) as SchemaObject;
+  const schema = (error.parentSchema ?? {}) as Schema;
   const params = error.params as Record<string, string>;
   if (error.keyword === 'additionalProperties') {
     const key = params.additionalProperty as string;
-    const properties = (schema.properties ?? {}) as Record<string, SchemaObject>;
+    const properties = (schema.properties ?? {}) as Record<string, Schema>;
     const known = Object.keys(properties).filter((k) => properties[k]?.kestAliasOf === undefined);
     const suggestion = spelledLike(key, nearestKey(key, known));
     const path = joinPath(at, `/${key}`);
@@ -302,18 +245,18 @@ function quote(value: string): string {
 }
 
 /** What a schema accepts, in words: "an integer 0..100", "a list (each a non-empty string)". */
-export function expected(schema: SchemaObject): string {
+export function expected(schema: Schema): string {
   if (Array.isArray(schema.kestMethods)) {
     return `an object with ${schema.kestMethods.map((m: string) => `${m}()`).join(', ')}`;
   }
   if (schema.const !== undefined) return JSON.stringify(schema.const);
   if (Array.isArray(schema.enum)) return `one of ${schema.enum.map((v) => JSON.stringify(v)).join(', ')}`;
-  if (Array.isArray(schema.anyOf)) return schema.anyOf.map((s) => expected(s as SchemaObject)).join(' or ');
-  const types: string[] = [schema.type ?? []].flat();
+  if (Array.isArray(schema.anyOf)) return schema.anyOf.map((s) => expected(s as Schema)).join(' or ');
+  const types = [schema.type ?? []].flat() as string[];
   return types.map((type) => expectedType(type, schema)).join(' or ') || 'a value';
 }
 
-function expectedType(type: string, s: SchemaObject): string {
+function expectedType(type: string, s: Schema): string {
   const range =
     s.minimum !== undefined && s.maximum !== undefined
       ? ` ${s.minimum}..${s.maximum}`
@@ -330,7 +273,7 @@ function expectedType(type: string, s: SchemaObject): string {
     case 'boolean':
       return 'true or false';
     case 'array':
-      return s.items ? `a list (each ${expected(s.items as SchemaObject)})` : 'a list';
+      return s.items ? `a list (each ${expected(s.items as Schema)})` : 'a list';
     case 'object':
       return 'an object';
     default:

@@ -12,6 +12,7 @@ export {
   type OtlpGrpcReceiverOptions,
   type OtlpReceiverStats,
 } from './otlp-grpc.js';
+export { OTLP_HTTP_TRACES_PATH, OtlpHttpReceiver, type OtlpHttpReceiverOptions } from './otlp-http.js';
 export { OTLP_PROTO_LIMITS, readOtlpProtoSpans, spansFromOtlpProto } from './otlp-proto.js';
 export { closeAuditWorkers } from './pool.js';
 export {

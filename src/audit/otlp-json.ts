@@ -106,3 +106,42 @@ export function fromOtlpJson(resourceSpans: unknown[], out: SpanRecord[], where:
     }
   }
 }
+
+const HEX_ID = { 16: /^[0-9a-f]{32}$/, 8: /^[0-9a-f]{16}$/ } as const;
+
+/**
+ * Spans of one OTLP/JSON ExportTraceServiceRequest body (OTLP/HTTP with `application/json`),
+ * strictly: UTF-8, one object whose `resourceSpans` is a list (or absent: an empty request), and
+ * ids of exactly 16 (trace) and 8 (span, parent) bytes, as the protobuf decoder demands.
+ */
+export function spansFromOtlpJsonRequest(body: Uint8Array, where: string): SpanRecord[] {
+  let value: unknown;
+  try {
+    value = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(body));
+  } catch (err) {
+    throw new KestTelemetryError(`${where}: not JSON: ${(err as Error).message}`, { cause: err });
+  }
+  const request = value as { resourceSpans?: unknown };
+  if (!isObject(value) || !(request.resourceSpans === undefined || Array.isArray(request.resourceSpans))) {
+    throw new KestTelemetryError(`${where}: not an OTLP ExportTraceServiceRequest`);
+  }
+  const out: SpanRecord[] = [];
+  try {
+    fromOtlpJson((request.resourceSpans ?? []) as unknown[], out, where);
+  } catch (err) {
+    if (err instanceof KestTelemetryError) throw err;
+    // A list where an object belongs, values nested past the stack: malformed, not a crash.
+    throw new KestTelemetryError(`${where}: malformed OTLP/JSON: ${(err as Error).message}`, { cause: err });
+  }
+  for (const s of out) {
+    const bad = !HEX_ID[16].test(s.traceId)
+      ? 'traceId'
+      : !HEX_ID[8].test(s.spanId)
+        ? 'spanId'
+        : s.parentSpanId !== null && !HEX_ID[8].test(s.parentSpanId)
+          ? 'parentSpanId'
+          : undefined;
+    if (bad) throw new KestTelemetryError(`${where}: span ${JSON.stringify(s.name)} has a malformed ${bad}`);
+  }
+  return out;
+}

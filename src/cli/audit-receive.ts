@@ -1,16 +1,19 @@
 /**
- * `kest audit --otlp-grpc HOST:PORT`: receive spans over OTLP/gRPC until stopped (SIGINT, SIGTERM,
- * `--idle SECONDS` without an export, or the caller's signal), then hand them to the audit. What
- * the receiver refused is reported: an audit of incomplete input does not pass.
+ * `kest audit --otlp-grpc HOST:PORT` / `--otlp-http HOST:PORT`: receive spans over OTLP until
+ * stopped (SIGINT, SIGTERM, `--idle SECONDS` without an export, or the caller's signal), then hand
+ * them to the audit. What the receiver refused is reported: an audit of incomplete input does not
+ * pass.
  */
-import { OtlpGrpcReceiver, type OtlpReceiverStats } from '../audit/index.js';
+import { OtlpGrpcReceiver, OtlpHttpReceiver, type OtlpReceiverStats } from '../audit/index.js';
 import { escapeTerminal } from '../entry/index.js';
 import { KestConfigurationError } from '../index.js';
 import type { SpanRecord } from '../telemetry/index.js';
 import type { CliIo } from './io.js';
 
 export interface ReceiveOptions {
-  otlpGrpc: string;
+  /** One of the two: where to listen, and over which transport. */
+  otlpGrpc?: string | undefined;
+  otlpHttp?: string | undefined;
   idle?: string | undefined;
   maxSpans?: string | undefined;
   record?: string | undefined;
@@ -39,12 +42,10 @@ function count(value: string | undefined, flag: string): number | undefined {
   return n;
 }
 
+type Receiver = OtlpGrpcReceiver | OtlpHttpReceiver;
+
 /** Resolves when the receiver should stop: a signal to the process, idleness, or `until`. */
-function stopped(
-  receiver: OtlpGrpcReceiver,
-  idleMs: number | undefined,
-  until?: AbortSignal,
-): Promise<string> {
+function stopped(receiver: Receiver, idleMs: number | undefined, until?: AbortSignal): Promise<string> {
   return new Promise((resolve) => {
     const started = Date.now();
     let timer: NodeJS.Timeout | undefined;
@@ -78,13 +79,20 @@ function stopped(
 export async function receiveSpans(opts: ReceiveOptions, io: CliIo, until?: AbortSignal): Promise<Received> {
   const idleMs = seconds(opts.idle, '--idle');
   const maxSpans = count(opts.maxSpans, '--max-spans');
-  const receiver = await OtlpGrpcReceiver.start({
-    address: opts.otlpGrpc,
+  const options = {
     ...(maxSpans !== undefined ? { maxSpans } : {}),
     ...(opts.record ? { recordTo: opts.record } : {}),
-  });
+  };
+  const receiver: Receiver =
+    opts.otlpHttp === undefined
+      ? await OtlpGrpcReceiver.start({ address: opts.otlpGrpc as string, ...options })
+      : await OtlpHttpReceiver.start({ address: opts.otlpHttp, ...options });
+  const where =
+    receiver instanceof OtlpHttpReceiver
+      ? `OTLP/HTTP on ${receiver.url}`
+      : `OTLP/gRPC on ${receiver.address}`;
   io.stderr.write(
-    `kest audit: receiving OTLP/gRPC on ${receiver.address} (plaintext; ${
+    `kest audit: receiving ${where} (plaintext; ${
       idleMs === undefined ? '' : `stops after ${idleMs / 1000} s without an export, `
     }Ctrl-C or SIGTERM stops and audits)\n`,
   );

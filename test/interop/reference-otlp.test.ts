@@ -176,7 +176,7 @@ describe('kest audit --otlp-grpc', () => {
     err = '';
     expect(await runAudit(at('spans.json'), { ...base, otlpGrpc: '127.0.0.1:0' }, io)).toBe(2);
     expect(await runAudit(undefined, base, io)).toBe(2);
-    expect(err).toMatch(/give a span file or --otlp-grpc HOST:PORT/);
+    expect(err).toMatch(/give a span file, --otlp-grpc HOST:PORT or --otlp-http HOST:PORT/);
     expect(await runAudit(undefined, { ...base, otlpGrpc: '127.0.0.1:0', idle: '0' }, io)).toBe(2);
     expect(await runAudit(undefined, { ...base, otlpGrpc: 'nowhere' }, io)).toBe(2);
     expect(err).toMatch(/expected host:port/);

@@ -2,8 +2,8 @@
  * kest audit <spans.jsonl | audit.sqlite | otlp.json | otlp.pb> [--trace ID] (--jwks FILE | --bundle FILE)
  *            [--sanitizers FILE] [--roots FILE] [--redis URL] [--json] [--summary]
  *            [--allow-incomplete] [--profile reference]
- * kest audit --otlp-grpc HOST:PORT [--idle SECONDS] [--max-spans N] [--record FILE] (same options):
- *            receive the spans over OTLP/gRPC until stopped, then audit them.
+ * kest audit (--otlp-grpc | --otlp-http) HOST:PORT [--idle SECONDS] [--max-spans N] [--record FILE]
+ *            (same options): receive the spans over OTLP until stopped, then audit them.
  * Without --roots every root's origin (source_type, trust) is reported as self-asserted.
  * Exit 0: every trace verified; 1: a failure, a gap, an incomplete call, a missing record, nothing
  * to audit, or a received export refused; 2: usage or input error.
@@ -38,8 +38,9 @@ export interface AuditCommandOptions {
   json?: boolean;
   summary?: boolean;
   allowIncomplete?: boolean;
-  /** Receive over OTLP/gRPC on HOST:PORT instead of reading a file. */
+  /** Receive over OTLP/gRPC or OTLP/HTTP on HOST:PORT instead of reading a file. */
   otlpGrpc?: string;
+  otlpHttp?: string;
   idle?: string;
   maxSpans?: string;
   record?: string;
@@ -47,7 +48,7 @@ export interface AuditCommandOptions {
 
 /**
  * The command's work, returning the exit code. `file` is the span file, or undefined with
- * `--otlp-grpc`; `until` stops a receiver (as SIGINT does).
+ * `--otlp-grpc` / `--otlp-http`; `until` stops a receiver (as SIGINT does).
  */
 export async function runAudit(
   file: string | undefined,
@@ -57,8 +58,11 @@ export async function runAudit(
 ): Promise<number> {
   let cache: CacheProvider | undefined;
   try {
-    if ((file === undefined) === (opts.otlpGrpc === undefined)) {
-      throw new KestConfigurationError('give a span file or --otlp-grpc HOST:PORT (one of them)');
+    const sources = [file, opts.otlpGrpc, opts.otlpHttp].filter((s) => s !== undefined);
+    if (sources.length !== 1) {
+      throw new KestConfigurationError(
+        'give a span file, --otlp-grpc HOST:PORT or --otlp-http HOST:PORT (one of them)',
+      );
     }
     const trust = await loadTrustSource({
       jwks: opts.jwks,
@@ -88,7 +92,7 @@ export async function runAudit(
     let reports: AuditReport[];
     let received: Received | undefined;
     if (file === undefined) {
-      received = await receiveSpans({ ...opts, otlpGrpc: opts.otlpGrpc as string }, io, until);
+      received = await receiveSpans(opts, io, until);
       reports = await auditSpans(received.spans, options);
     } else {
       const stopProgress = startProgress(io.stderr, file);
@@ -175,14 +179,18 @@ export function register(program: Command, context: CommandContext): void {
       '--otlp-grpc <host:port>',
       'instead of a file: receive spans over OTLP/gRPC (plaintext) until Ctrl-C, SIGTERM or --idle, then audit them',
     )
-    .option('--idle <seconds>', 'with --otlp-grpc: stop after this long without an export')
+    .option(
+      '--otlp-http <host:port>',
+      'instead of a file: receive spans over OTLP/HTTP (POST /v1/traces, protobuf or JSON, plain HTTP) until Ctrl-C, SIGTERM or --idle, then audit them',
+    )
+    .option('--idle <seconds>', 'with --otlp-grpc/--otlp-http: stop after this long without an export')
     .option(
       '--max-spans <n>',
-      'with --otlp-grpc: keep at most this many spans (default 1000000); more are refused',
+      'with --otlp-grpc/--otlp-http: keep at most this many spans (default 1000000); more are refused',
     )
     .option(
       '--record <file>',
-      'with --otlp-grpc: append every accepted request here (an OTLP protobuf span file)',
+      'with --otlp-grpc: append every accepted request here (an OTLP protobuf span file); with --otlp-http: their spans (a JSON-lines span file)',
     )
     .option('--json', 'print the reports as JSON')
     .option('--summary', 'one line per trace and the totals, instead of every entry')

@@ -4,18 +4,24 @@
  * hand-encoded ExportTraceServiceRequest sent by a raw grpc-js client, the same spans sent by the
  * official OpenTelemetry OTLP/gRPC exporter, and its protobuf files (a request body and the
  * collector's `format: proto`) — and each audits to the verdicts of its JSON-array export: verified
- * under `--profile reference`, failed under the default. Then the CLI: `kest audit --otlp-grpc`.
+ * under `--profile reference`, failed under the default. The same over OTLP/HTTP (the request body
+ * posted raw, the official protobuf and JSON exporters). Then the CLI: `kest audit --otlp-grpc`
+ * and `--otlp-http`.
  */
 import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { OTLPTraceExporter as JsonExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { OTLPTraceExporter as ProtoExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type AuditOptions,
   auditFile,
   auditSpans,
   OtlpGrpcReceiver,
+  OtlpHttpReceiver,
   readSpansFile,
 } from '../../src/audit/index.js';
 import { runAudit } from '../../src/cli/commands/audit.js';
@@ -83,7 +89,41 @@ describe('reference spans as OTLP protobuf', () => {
   });
 });
 
-/** A live `kest audit --otlp-grpc` child: resolves with it once it says where it listens. */
+/** One raw POST; resolves with the status. */
+function post(url: string, body: Buffer, contentType: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: 'POST', headers: { 'content-type': contentType } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+describe('reference spans over OTLP/HTTP', () => {
+  it('its request body posted raw, the official protobuf and JSON exporters: the same verdicts', async () => {
+    const receivers = await Promise.all(
+      [0, 1, 2].map(() => OtlpHttpReceiver.start({ address: '127.0.0.1:0' })),
+    );
+    const [raw, proto, json] = receivers as [OtlpHttpReceiver, OtlpHttpReceiver, OtlpHttpReceiver];
+    try {
+      expect(await post(raw.url, readFileSync(at('otlp-request.pb')), 'application/x-protobuf')).toBe(200);
+      const spans = readableSpans(await readSpansFile(at('spans.json')));
+      expect(await exportVia(new ProtoExporter({ url: proto.url }), spans)).toEqual({ code: 0 });
+      expect(await exportVia(new JsonExporter({ url: json.url }), spans)).toEqual({ code: 0 });
+      for (const r of receivers) {
+        expect(r.stats).toMatchObject({ spans: 9, refusedExports: 0 });
+        expect(verdicts(await auditSpans(r.spans(), reference()))).toEqual(await expected(reference()));
+        expect(verdicts(await auditSpans(r.spans(), strict()))).toEqual(await expected(strict()));
+      }
+    } finally {
+      for (const r of receivers) await r.close();
+    }
+  });
+});
+
+/** A live `kest audit --otlp-grpc` / `--otlp-http` child: resolves with it once it says where it listens. */
 function startCli(args: string[]): Promise<{ child: ChildProcessWithoutNullStreams; address: string }> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'audit', ...args], {
     cwd: ROOT,
@@ -93,7 +133,7 @@ function startCli(args: string[]): Promise<{ child: ChildProcessWithoutNullStrea
     let err = '';
     child.stderr.on('data', (d) => {
       err += d;
-      const m = /receiving OTLP\/gRPC on (\S+) /.exec(err);
+      const m = /receiving OTLP\/(?:gRPC|HTTP) on (\S+) /.exec(err);
       if (m) resolve({ child, address: m[1] as string });
     });
     child.on('exit', (code) => reject(new Error(`kest audit exited ${code}: ${err}`)));
@@ -180,5 +220,59 @@ describe('kest audit --otlp-grpc', () => {
     expect(await runAudit(undefined, { ...base, otlpGrpc: '127.0.0.1:0', idle: '0' }, io)).toBe(2);
     expect(await runAudit(undefined, { ...base, otlpGrpc: 'nowhere' }, io)).toBe(2);
     expect(err).toMatch(/expected host:port/);
+  });
+});
+
+describe('kest audit --otlp-http', () => {
+  it('receives until Ctrl-C (SIGINT), then audits: reference spans verified', async () => {
+    const args = ['--otlp-http', '127.0.0.1:0', '--jwks', at('jwks.json'), '--profile', 'reference'];
+    const { child, address: url } = await startCli([...args, '--json', '--record', at('live.jsonl')]);
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/v1\/traces$/);
+    const done = finished(child);
+    const spans = readableSpans(await readSpansFile(at('spans.json')));
+    expect(await exportVia(new ProtoExporter({ url }), spans)).toEqual({ code: 0 });
+    child.kill('SIGINT');
+    const r = await done;
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.summary).toMatchObject({ traces: 2, verified: 2, failed: 0, entries: 9 });
+    expect(out.receiver).toMatchObject({ exports: 1, spans: 9, refusedExports: 0, unfinishedCalls: 0 });
+    expect(url).toContain(out.receiver.address);
+    expect(r.stderr).toMatch(/stopped \(SIGINT\): received 9 span\(s\) in 1 export\(s\)/);
+    // The recording (JSON lines) audits the same, as a file.
+    expect(verdicts(await auditFile(at('live.jsonl'), reference()))).toEqual(await expected(reference()));
+  }, 60_000);
+
+  it('in-process: a refused export makes the audit fail (exit 1); two sources are a usage error', async () => {
+    let stderr = '';
+    let stdout = '';
+    let listening: (url: string) => void = () => undefined;
+    const where = new Promise<string>((resolve) => {
+      listening = resolve;
+    });
+    const io = {
+      stdout: { write: (t: string) => (stdout += t) },
+      stderr: {
+        write: (t: string) => {
+          stderr += t;
+          const m = /receiving OTLP\/HTTP on (\S+) /.exec(t);
+          if (m) listening(m[1] as string);
+        },
+      },
+    };
+    const stop = new AbortController();
+    const base = { jwks: [at('jwks.json')], profile: 'reference', workers: '0' };
+    const running = runAudit(undefined, { ...base, otlpHttp: '127.0.0.1:0', summary: true }, io, stop.signal);
+    const url = await where;
+    expect(await post(url, readFileSync(at('otlp-request.pb')), 'application/x-protobuf')).toBe(200);
+    expect(await post(url, Buffer.from('{"resourceSpans":'), 'application/json')).toBe(400);
+    stop.abort();
+    expect(await running).toBe(1);
+    expect(stdout).toMatch(/2 trace\(s\): 2 verified, 0 failed/);
+    expect(stderr).toMatch(/refused 1 export\(s\)[^\n]*not JSON/);
+    expect(stderr).toMatch(/does not pass/);
+    const both = { ...base, otlpHttp: '127.0.0.1:0', otlpGrpc: '127.0.0.1:0' };
+    expect(await runAudit(undefined, both, io)).toBe(2);
+    expect(stderr).toMatch(/one of them/);
   });
 });

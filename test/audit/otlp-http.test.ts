@@ -167,6 +167,12 @@ describe('OTLP/HTTP receiver', () => {
     expect(await json('not json')).toMatchObject({ status: 400, code: 3, message: /not JSON/ });
     expect(await json('[]')).toMatchObject({ status: 400, message: /not an OTLP/ });
     expect(await json('{"resourceSpans":{}}')).toMatchObject({ status: 400 });
+    const notGzip = await send(r.url, '{}', {
+      'content-type': 'application/json',
+      'content-encoding': 'gzip',
+    });
+    expect(notGzip.status).toBe(400);
+    expect(JSON.parse(notGzip.body.toString()).message).toMatch(/bad gzip/);
     const span = (traceId: string) =>
       `{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"${traceId}","spanId":"0102030405060708","name":"x"}]}]}]}`;
     expect(await json(span('abcdef'))).toMatchObject({ status: 400, message: /malformed traceId/ });
@@ -181,7 +187,7 @@ describe('OTLP/HTTP receiver', () => {
     expect(empty.body.length).toBe(0);
     expect(await json('{}')).toMatchObject({ status: 200 });
     expect(await json(span('01'.repeat(16)))).toMatchObject({ status: 200 });
-    expect(r.stats).toMatchObject({ exports: 3, spans: 1, refusedExports: 6, unfinishedCalls: 0 });
+    expect(r.stats).toMatchObject({ exports: 3, spans: 1, refusedExports: 7, unfinishedCalls: 0 });
   });
 
   it('wrong path 404, method 405, media type or encoding 415, a cut-off request unfinished', async () => {

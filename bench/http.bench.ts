@@ -40,7 +40,13 @@ const arg = (name: string, def: number) => {
 const DURATION = arg('duration', 3);
 const CONNECTIONS = arg('connections', 10);
 const WARMUP = 0.5;
-const DEPTHS = [1, 10];
+const list = (name: string) =>
+  process.argv
+    .find((x) => x.startsWith(`--${name}=`))
+    ?.split('=')[1]
+    ?.split(',');
+const DEPTHS = (list('depths') ?? ['1', '10']).map(Number);
+const ONLY = list('frameworks');
 
 interface Run {
   requestsPerSec: number;
@@ -107,8 +113,9 @@ async function main(): Promise<void> {
     baggage: string,
     passport: Passport,
     n: number,
+    name = 'fresh',
   ): Promise<string> => {
-    const pool = join(tmpdir(), `kest-bench-handoffs-${process.pid}-${depth}.json`);
+    const pool = join(tmpdir(), `kest-bench-handoffs-${process.pid}-${depth}-${name}.json`);
     const handoffs = await signPool(ids[(depth - 1) % 2]!, passport, AUD, n);
     writeFileSync(pool, JSON.stringify(handoffs.map((h) => `${baggage},kest.handoff=${h}`)));
     used.delete(pool);
@@ -130,7 +137,7 @@ async function main(): Promise<void> {
       .join(' ')}, autocannon ${CONNECTIONS} connections, ${DURATION} s per run (shared, noisy machine)`,
   );
   const rps = (n: number) => String(Math.round(n)).padStart(6);
-  for (const framework of FRAMEWORKS as readonly Framework[]) {
+  for (const framework of FRAMEWORKS.filter((f) => !ONLY || ONLY.includes(f)) as Framework[]) {
     const bare = await startService({ framework, path: '/r', kest: false, handler: () => ({ ok: true }) });
     // Ingress only: the lineage interceptor in front of a plain handler (handoffs not required).
     const ingress = await startService({
@@ -158,11 +165,15 @@ async function main(): Promise<void> {
         const { baggage, tier, passport } = headersAt.get(depth)!;
         const headers = { baggage };
         const runs: Run[] = [];
+        // Every variant gets the same requests: passport + a handoff per request (the client does the
+        // same work for each; only the handoff service checks them). The other services may see a
+        // handoff twice (the pool wraps): they do not check it.
+        const shared = await freshPool(depth, baggage, passport, 20_000, 'shared');
         for (const svc of [bare, ingress, full, handoff]) {
           // Enough handoffs for the run: never more requests than bare served, plus a margin.
           const bareRps = runs[0]?.requestsPerSec ?? 0;
           const n = Math.min(POOL, Math.ceil(bareRps * (DURATION + WARMUP) * 1.3) + 2000);
-          const p = svc === handoff ? await freshPool(depth, baggage, passport, n) : undefined;
+          const p = svc === handoff ? await freshPool(depth, baggage, passport, n) : shared;
           await load(svc.url, headers, WARMUP, p); // JIT, connections, the verified-tip cache
           const r = await load(svc.url, headers, DURATION, p);
           if (r.non2xx > 0 || r.errors > 0) {
@@ -214,7 +225,7 @@ async function main(): Promise<void> {
   writeResults('http', rows, {
     load: { tool: 'autocannon', connections: CONNECTIONS, durationSeconds: DURATION, workers: 1 },
     variants: {
-      bare: 'the framework alone, same request headers',
+      bare: 'the framework alone, same request headers (passport + a per-request handoff, from the same client code)',
       ingress:
         'lineage interceptor: strict baggage parse, restore (parse cache), chain tip, verify (tip cache)',
       full: 'ingress + kestVerified route: build + sign an Ed25519 entry, one MockPolicyEngine decision',

@@ -12,11 +12,11 @@
  * keeps no sessions either, so both do full handshakes). "keep-alive": 16 requests in flight over
  * a pool of 8 connections for 1 s. Three interleaved rounds; medians. Writes bench/results/mtls.json.
  */
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { createServer as createHttpServer, type RequestListener } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Server } from 'node:net';
-import { cpus, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { serve } from '@hono/node-server';
 import express from 'express';
@@ -31,6 +31,7 @@ import {
   spiffeUndiciAgent,
   X509Source,
 } from '../src/spiffe/index.js';
+import { type ResultRow, samplesRow, writeResults } from './result.js';
 
 type Transport = 'http' | 'tls' | 'mtls';
 const ROUNDS = 3;
@@ -170,13 +171,11 @@ for (let round = 0; round < ROUNDS; round++) {
     }
   }
 }
-const rows: Record<string, Record<string, number>> = {};
-for (const [name, s] of samples) {
-  rows[name] = {
-    'new connection + request (ms)': Number(median(s.connMs).toFixed(2)),
-    'keep-alive req/s': Math.round(median(s.rps)),
-  };
-}
+// One row per configuration: latency of a new connection + first request (ms) over the rounds,
+// and the median keep-alive throughput.
+const rows: ResultRow[] = [...samples].map(([name, s]) =>
+  samplesRow(name, s.connMs, 'ms', { requests_per_s: Math.round(median(s.rps)) }),
+);
 console.table(rows);
 
 await clientSource.close();
@@ -184,8 +183,7 @@ await serverSource.close();
 await agent.stop();
 rmSync(dir, { recursive: true, force: true });
 
-mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
-writeFileSync(
-  new URL('./results/mtls.json', import.meta.url),
-  `${JSON.stringify({ node: process.version, cpus: cpus().length, date: new Date().toISOString(), rows }, null, 2)}\n`,
-);
+writeResults('mtls', rows, {
+  measured: 'median/p99 = new connection + one request (ms), requests_per_s = keep-alive req/s (median)',
+  rounds: ROUNDS,
+});

@@ -9,12 +9,8 @@
  *
  * Prints a table (median, p99, ratio to the trivial refusal) and writes bench/results/refusal.json.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { Agent, createServer, get as httpGet } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { cpus } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { deflateSync } from 'node:zlib';
 import { Bench } from 'tinybench';
 import { PassportVerifier } from '../src/passport/verifier.js';
@@ -24,6 +20,7 @@ import { canonicalize } from '../src/wire/canonical.js';
 import { BAGGAGE_KEY } from '../src/wire/constants.js';
 import { entryHash } from '../src/wire/hash.js';
 import { buildPassport, workloads } from '../test/support/chain.js';
+import { type ResultRow, samplesRow, taskRow, writeResults } from './result.js';
 
 const { ids, trust } = workloads(3, 'spiffe://bench.kest/svc');
 const rogue = workloads(1, 'spiffe://rogue.kest/svc').ids[0]!;
@@ -94,16 +91,13 @@ for (const [name, header] of cases) bench.add(name, () => admit(header));
 bench.add('valid 10-entry passport, warm tip cache (admitted)', () => admit(cases[1]![1], warm));
 await bench.run();
 
-const rows = bench.tasks.map((t) => {
-  const r = t.result as unknown as { latency: { p50: number; p99: number } };
-  return { name: t.name, medianUs: r.latency.p50 * 1000, p99Us: r.latency.p99 * 1000 };
-});
-const trivial = rows[0]!.medianUs;
+const rows = bench.tasks.map((t) => taskRow(t, 'us', { variant: 'in process' }));
+const trivial = rows[0]!.median;
 const table = rows.map((r) => ({
   case: r.name,
-  'median µs': r.medianUs.toFixed(1),
-  'p99 µs': r.p99Us.toFixed(1),
-  '× trivial': (r.medianUs / trivial).toFixed(1),
+  'median µs': r.median,
+  'p99 µs': r.p99,
+  '× trivial': (r.median / trivial).toFixed(1),
 }));
 console.table(table);
 
@@ -122,37 +116,36 @@ const request = (baggage: string) =>
       res.on('end', resolve);
     }).on('error', reject);
   });
-let overHttp: { name: string; medianUs: number }[] = [];
+let overHttp: ResultRow[] = [];
 // Two passes, the first only to warm up the server and the client; the second is reported.
 for (let pass = 0; pass < 2; pass++) overHttp = await measureOverHttp();
 async function measureOverHttp() {
-  const rows: { name: string; medianUs: number }[] = [];
+  const rows: ResultRow[] = [];
   for (const [name, header] of cases) {
     const samples: number[] = [];
     for (let i = 0; i < 600; i++) {
       const t = performance.now();
       await request(header);
-      if (i >= 100) samples.push((performance.now() - t) * 1000);
+      if (i >= 100) samples.push(performance.now() - t);
     }
-    samples.sort((a, b) => a - b);
-    rows.push({ name, medianUs: samples[samples.length >> 1] as number });
+    rows.push(samplesRow(`${name} (over HTTP)`, samples, 'us', { variant: 'over HTTP' }));
   }
   return rows;
 }
 agent.destroy();
 server.close();
-const httpTrivial = overHttp[0]!.medianUs;
+const httpTrivial = overHttp[0]!.median;
 console.table(
   overHttp.map((r) => ({
     'case (over HTTP)': r.name,
-    'median µs': r.medianUs.toFixed(1),
-    '× trivial': (r.medianUs / httpTrivial).toFixed(2),
+    'median µs': r.median,
+    '× trivial': (r.median / httpTrivial).toFixed(2),
   })),
 );
 
-const out = join(dirname(fileURLToPath(import.meta.url)), 'results', 'refusal.json');
-mkdirSync(dirname(out), { recursive: true });
-writeFileSync(
-  out,
-  `${JSON.stringify({ date: new Date().toISOString(), node: process.version, cpu: cpus()[0]?.model, inProcess: rows, overHttp }, null, 2)}\n`,
+const ratio = (r: ResultRow, base: number) => ({ ...r, x_trivial: Number((r.median / base).toFixed(2)) });
+writeResults(
+  'refusal',
+  [...rows.map((r) => ratio(r, trivial)), ...overHttp.map((r) => ratio(r, httpTrivial))],
+  { target: 'every hostile refusal <= 3x the trivial one (x_trivial), in process and over HTTP' },
 );

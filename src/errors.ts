@@ -116,9 +116,49 @@ export class KestVerificationError extends KestError {
   }
 }
 
+/**
+ * Why a configuration was refused. Stable strings: `unknown_key` (a key no schema knows; the error
+ * names the nearest valid one in `suggestion`), `invalid_value` (wrong type or range at `path`),
+ * `unknown_policy` (a policy name its engine does not have), `engine_not_ready` (the engine's
+ * policy catalogue is still loading), `invalid` (anything else: a missing provider, a setting that
+ * cannot change at run time, ...).
+ */
+export type ConfigurationReason =
+  | 'invalid'
+  | 'unknown_key'
+  | 'invalid_value'
+  | 'unknown_policy'
+  | 'engine_not_ready';
+
+export interface ConfigurationErrorDetails {
+  cause?: unknown;
+  reason?: ConfigurationReason | undefined;
+  /** Where the value sits, e.g. `roots[2].max_source_trust` (empty: the whole input). */
+  path?: string | undefined;
+  /** What was being read: `configure()`, a deployment file's path, ... */
+  source?: string | undefined;
+  /** For `unknown_key`: the nearest valid key, when one is close. */
+  suggestion?: string | undefined;
+  /** For `unknown_policy`: the names the engine does not know, and their tier. */
+  policies?: readonly string[] | undefined;
+  tier?: string | undefined;
+}
+
 export class KestConfigurationError extends KestError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('ERR_CONFIGURATION', message, options);
+  readonly reason: ConfigurationReason;
+  readonly path: string | undefined;
+  readonly source: string | undefined;
+  readonly suggestion: string | undefined;
+  readonly policies: readonly string[] | undefined;
+  readonly tier: string | undefined;
+  constructor(message: string, details: ConfigurationErrorDetails = {}) {
+    super('ERR_CONFIGURATION', message, 'cause' in details ? { cause: details.cause } : undefined);
+    this.reason = details.reason ?? 'invalid';
+    this.path = details.path;
+    this.source = details.source;
+    this.suggestion = details.suggestion;
+    this.policies = details.policies;
+    this.tier = details.tier;
   }
 }
 

@@ -27,6 +27,7 @@ export {
   type DeploymentConfig,
   type DeviationRule,
   type KestConfigureOptions,
+  type KestVerifiedFunction,
   type KestVerifiedOptions,
   kestVerified,
   loadDeploymentFile,

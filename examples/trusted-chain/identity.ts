@@ -16,9 +16,7 @@ import { LocalEd25519Provider } from '../../src/identity/local.js';
 import type { IdentityProvider, PublicJwk } from '../../src/identity/provider.js';
 import { JwksTrustSource } from '../../src/keys/jwks.js';
 import type { TrustSource } from '../../src/keys/trust-source.js';
-import { DevAgent } from '../../src/spiffe/dev-agent.js';
-import { SPIREProvider } from '../../src/spiffe/spire.js';
-import { SpiffeTrustSource } from '../../src/spiffe/trust-source.js';
+import type { SPIREProvider } from '../../src/spiffe/spire.js';
 import type { X509Source } from '../../src/spiffe/x509source.js';
 
 export type IdentityMode = 'local' | 'spiffe';
@@ -86,6 +84,12 @@ async function spiffeIdentities(
   hops: readonly { name: string; workload: string }[],
   outDir: string,
 ): Promise<DemoIdentities> {
+  // Loaded only in this mode: gRPC and protobufjs cost the default run ~50 ms of start-up.
+  const [{ DevAgent }, { SPIREProvider }, { SpiffeTrustSource }] = await Promise.all([
+    import('../../src/spiffe/dev-agent.js'),
+    import('../../src/spiffe/spire.js'),
+    import('../../src/spiffe/trust-source.js'),
+  ]);
   // A short path: Unix socket paths are limited to ~107 bytes.
   const socketDir = mkdtempSync(join(tmpdir(), 'kest-demo-'));
   const trustFile = join(outDir, 'bundle.json');

@@ -41,7 +41,7 @@ import { auditEvidence, auditSpanFile, startSpanFile } from './audit.js';
 import { type HopConfig, startChain } from './chain.js';
 import { dropOwnSpans, dropVerdict } from './drop.js';
 import { createIdentities, type IdentityMode } from './identity.js';
-import { type DemoMtls, demoMtls } from './mtls.js';
+import type { DemoMtls } from './mtls.js';
 import { type RecordedRequest, replayAttack } from './replay.js';
 import { rerootAsSystem } from './reroot.js';
 import { serveUntilSignal } from './serve.js';
@@ -66,6 +66,22 @@ interface Args {
 
 const USAGE =
   'usage: npm run demo -- [--tamper[=edit|inflate]] [--attack=replay|reroot|drop] [--serve] [--viz[=FILE]] [--spiffe] [--frameworks=a,b,c] [--out=DIR]\n';
+
+/** A command line the demo does not take: reported with the usage text, exit 1, nothing run. */
+class UsageError extends Error {}
+
+/**
+ * Everything a run may write into --out. Each run removes them all first, so no file of an earlier
+ * run (another mode's trust file, evidence, viewer) sits beside this run's as if it were its own.
+ */
+const RUN_FILES = [
+  'spans.jsonl',
+  'trust.jwks.json',
+  'bundle.json',
+  'roots.json',
+  'evidence.passport.json',
+  'lineage.html',
+];
 
 function parseArgs(argv: string[]): Args | undefined {
   const args: Args = {
@@ -92,13 +108,13 @@ function parseArgs(argv: string[]): Args | undefined {
     else if (a.startsWith('--frameworks=')) {
       const list = a.slice('--frameworks='.length).split(',');
       if (list.length !== 3 || !list.every((f) => (FRAMEWORKS as readonly string[]).includes(f))) {
-        throw new Error(`--frameworks takes three of ${FRAMEWORKS.join(', ')}`);
+        throw new UsageError(`--frameworks takes three of ${FRAMEWORKS.join(', ')}`);
       }
       args.frameworks = list as Framework[];
     } else if (a === '--help' || a === '-h') {
       process.stdout.write(USAGE);
       return undefined; // let stdout drain: no process.exit
-    } else throw new Error(`unknown argument ${a} (try --help)`);
+    } else throw new UsageError(`unknown argument ${a}`);
   }
   if (viz !== undefined) args.viz = viz === true ? join(args.out, 'lineage.html') : viz;
   return args;
@@ -252,8 +268,8 @@ async function main(): Promise<number> {
   if (!args) return 0;
   configure({ logger: silentLogger });
   mkdirSync(args.out, { recursive: true });
+  for (const f of RUN_FILES) rmSync(join(args.out, f), { force: true });
   const spansPath = join(args.out, 'spans.jsonl');
-  rmSync(join(args.out, 'evidence.passport.json'), { force: true }); // a previous --tamper run's
 
   const telemetry = startSpanFile(spansPath);
   const cache = new MemoryCacheProvider();
@@ -263,12 +279,14 @@ async function main(): Promise<number> {
   try {
     identities = await createIdentities(HOPS, args.identity, args.out);
     const ids = identities.workloadIds;
-    if (identities.sources)
+    if (identities.sources) {
+      const { demoMtls } = await import('./mtls.js'); // undici and the TLS parts: --spiffe only
       mtls = demoMtls(
         HOPS.map((h) => h.name),
         identities.sources,
         ids,
       );
+    }
     const engine = demoEngine(ids);
     engine.assertPolicies(POLICIES);
 
@@ -490,6 +508,11 @@ main().then(
     process.exitCode = code;
   },
   (err: unknown) => {
+    if (err instanceof UsageError) {
+      process.stderr.write(`demo: ${err.message}\n${USAGE}`);
+      process.exitCode = 1;
+      return;
+    }
     process.stderr.write(
       `demo failed: ${err instanceof KestError ? `${err.code}: ` : ''}${(err as Error)?.stack ?? err}\n`,
     );

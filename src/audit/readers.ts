@@ -1,13 +1,16 @@
 /**
  * Readers: exported spans back into SpanRecords, whatever carried them — Kest's JSON lines file,
- * Kest's SQLite database, or OTLP/JSON (one ExportTraceServiceRequest per file or per line, as a
- * collector's file exporter writes them).
+ * Kest's SQLite database, OTLP/JSON (one ExportTraceServiceRequest per file or per line, as a
+ * collector's file exporter writes them; otlp-json.ts), OTLP protobuf (otlp-proto.ts), and the
+ * Python reference's exports (reference-readers.ts).
  */
 import { closeSync, createReadStream, openSync, readSync } from 'node:fs';
 import { KestTelemetryError } from '../telemetry/errors.js';
-import type { AttributeValue, SpanRecord, SpanStatusName } from '../telemetry/record.js';
+import type { AttributeValue, SpanRecord } from '../telemetry/record.js';
 import { openSpanDatabase } from '../telemetry/sqlite-db.js';
 import { readFileBounded } from '../wire/bounded-file.js';
+import { fromOtlpJson, statusOf } from './otlp-json.js';
+import { looksLikeOtlpProto, readOtlpProtoSpans } from './otlp-proto.js';
 
 /**
  * Bounds on what a span file may hold: a hostile or mistaken file (/dev/zero, a log without
@@ -15,7 +18,7 @@ import { readFileBounded } from '../wire/bounded-file.js';
  * with a whole passport (8 MiB at most) and its entry.
  */
 export const SPAN_FILE_LIMITS = {
-  /** One JSON line: 32 MiB. */
+  /** One JSON line, or one OTLP protobuf message: 32 MiB. */
   maxLineBytes: 32 * 1024 * 1024,
   /** A whole JSON-lines file: 2 GiB. */
   maxFileBytes: 2 * 1024 * 1024 * 1024,
@@ -43,8 +46,11 @@ import {
 
 const SQLITE_MAGIC = 'SQLite format 3\0';
 
-/** What a file holds, from its first bytes. */
-export function detectFormat(path: string): 'sqlite' | 'json' {
+/**
+ * What a file holds, from its first bytes: a SQLite database, OTLP protobuf (otlp-proto.ts), or
+ * JSON.
+ */
+export function detectFormat(path: string): SpanFileFormat {
   let fd: number;
   try {
     fd = openSync(path, 'r');
@@ -52,18 +58,31 @@ export function detectFormat(path: string): 'sqlite' | 'json' {
     throw new KestTelemetryError(`cannot open ${path}: ${(err as Error).message}`, { cause: err });
   }
   try {
-    const head = Buffer.alloc(16);
-    const n = readSync(fd, head, 0, 16, 0);
-    return n === 16 && head.toString('latin1') === SQLITE_MAGIC ? 'sqlite' : 'json';
+    const head = Buffer.alloc(4096);
+    const n = readSync(fd, head, 0, head.length, 0);
+    if (n >= 16 && head.toString('latin1', 0, 16) === SQLITE_MAGIC) return 'sqlite';
+    return looksLikeOtlpProto(head.subarray(0, n)) ? 'otlp-proto' : 'json';
   } finally {
     closeSync(fd);
   }
 }
 
-/** Read every span of a file (format detected). `traceId` limits a SQLite read to one trace. */
+export type SpanFileFormat = 'sqlite' | 'otlp-proto' | 'json';
+
+/**
+ * Read every span of a file (format detected). `traceId` limits a SQLite read to one trace.
+ * OTLP protobuf needs the optional peer @grpc/proto-loader.
+ */
 export async function readSpansFile(path: string, options: ReadSpansOptions = {}): Promise<SpanRecord[]> {
-  if (detectFormat(path) === 'sqlite') {
+  const format = detectFormat(path);
+  if (format === 'sqlite') {
     return isReferenceDatabase(path) ? readReferenceSqlite(path, options) : readSqliteSpans(path, options);
+  }
+  if (format === 'otlp-proto') {
+    return readOtlpProtoSpans(path, {
+      ...(options.maxLineBytes !== undefined ? { maxMessageBytes: options.maxLineBytes } : {}),
+      ...(options.maxFileBytes !== undefined ? { maxFileBytes: options.maxFileBytes } : {}),
+    });
   }
   return readJsonSpans(path, options);
 }
@@ -197,7 +216,7 @@ function pushValue(value: unknown, out: SpanRecord[], where: string): void {
     return;
   }
   if (Array.isArray(v.resourceSpans)) {
-    fromOtlp(v.resourceSpans, out, where);
+    fromOtlpJson(v.resourceSpans, out, where);
     return;
   }
   out.push(normalizeRecord(v, where));
@@ -231,106 +250,6 @@ function normalizeRecord(v: Record<string, unknown>, where: string): SpanRecord 
 
 function isObject(v: unknown): boolean {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function statusOf(code: unknown, message: unknown): SpanRecord['status'] {
-  let name: SpanStatusName = 'UNSET';
-  if (code === 2 || code === 'ERROR' || code === 'STATUS_CODE_ERROR') name = 'ERROR';
-  else if (code === 1 || code === 'OK' || code === 'STATUS_CODE_OK') name = 'OK';
-  return typeof message === 'string' && message ? { code: name, message } : { code: name };
-}
-
-// ---- OTLP/JSON ----
-
-interface OtlpKeyValue {
-  key: string;
-  value?: Record<string, unknown>;
-}
-
-function anyValue(v: Record<string, unknown> | undefined): AttributeValue {
-  if (!v) return null;
-  if ('stringValue' in v) return String(v.stringValue);
-  if ('boolValue' in v) return Boolean(v.boolValue);
-  if ('intValue' in v) {
-    const n = Number(v.intValue as string | number);
-    return Number.isSafeInteger(n) ? n : String(v.intValue);
-  }
-  if ('doubleValue' in v) return Number(v.doubleValue);
-  if ('arrayValue' in v) {
-    const values = ((v.arrayValue as { values?: Record<string, unknown>[] })?.values ?? []).map(anyValue);
-    return values as (string | number | boolean | null)[];
-  }
-  if ('kvlistValue' in v)
-    return JSON.stringify(attributesOf((v.kvlistValue as { values?: OtlpKeyValue[] })?.values));
-  if ('bytesValue' in v) return String(v.bytesValue);
-  return null;
-}
-
-function attributesOf(list: unknown): Record<string, AttributeValue> {
-  const out: Record<string, AttributeValue> = {};
-  if (!Array.isArray(list)) return out;
-  for (const kv of list as OtlpKeyValue[]) {
-    if (typeof kv?.key === 'string') out[kv.key] = anyValue(kv.value);
-  }
-  return out;
-}
-
-/** OTLP/JSON ids are hex; tolerate the base64 of protobuf's generic JSON mapping. */
-function idOf(v: unknown, bytes: number): string | null {
-  if (typeof v !== 'string' || v.length === 0) return null;
-  if (v.length === bytes * 2 && /^[0-9a-fA-F]+$/.test(v)) return v.toLowerCase();
-  const b = Buffer.from(v, 'base64');
-  return b.length === bytes ? b.toString('hex') : v;
-}
-
-const KINDS = ['UNSPECIFIED', 'INTERNAL', 'SERVER', 'CLIENT', 'PRODUCER', 'CONSUMER'];
-
-function nanos(v: unknown): string {
-  if (typeof v === 'number' || typeof v === 'string') return String(v);
-  if (isObject(v)) {
-    const { low, high } = v as { low: number; high: number };
-    return ((BigInt(high >>> 0) << 32n) + BigInt(low >>> 0)).toString();
-  }
-  return '0';
-}
-
-function fromOtlp(resourceSpans: unknown[], out: SpanRecord[], where: string): void {
-  for (const rs of resourceSpans as Record<string, unknown>[]) {
-    const resource = attributesOf((rs?.resource as { attributes?: unknown } | undefined)?.attributes);
-    const scopeSpans = (rs?.scopeSpans ?? rs?.instrumentationLibrarySpans) as
-      | Record<string, unknown>[]
-      | undefined;
-    for (const ss of scopeSpans ?? []) {
-      const scopeRaw = (ss.scope ?? ss.instrumentationLibrary) as
-        | { name?: unknown; version?: unknown }
-        | undefined;
-      const scope: SpanRecord['scope'] = { name: typeof scopeRaw?.name === 'string' ? scopeRaw.name : '' };
-      if (typeof scopeRaw?.version === 'string' && scopeRaw.version) scope.version = scopeRaw.version;
-      for (const s of (ss.spans ?? []) as Record<string, unknown>[]) {
-        const traceId = idOf(s.traceId, 16);
-        const spanId = idOf(s.spanId, 8);
-        if (!traceId || !spanId || typeof s.name !== 'string') {
-          throw new KestTelemetryError(`${where}: OTLP span without traceId, spanId or name`);
-        }
-        const st = (s.status ?? {}) as { code?: unknown; message?: unknown };
-        const kind =
-          typeof s.kind === 'number' ? (KINDS[s.kind] ?? 'INTERNAL') : String(s.kind ?? 'INTERNAL');
-        out.push({
-          traceId,
-          spanId,
-          parentSpanId: idOf(s.parentSpanId, 8),
-          name: s.name,
-          kind: kind.replace(/^SPAN_KIND_/, ''),
-          startTimeUnixNano: nanos(s.startTimeUnixNano),
-          endTimeUnixNano: nanos(s.endTimeUnixNano),
-          status: statusOf(st.code, st.message),
-          attributes: attributesOf(s.attributes),
-          resource,
-          scope,
-        });
-      }
-    }
-  }
 }
 
 // ---- SQLite ----

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
- * The `kest` bin (package.json "bin": dist/cli/main.js; `npm run kest` runs it with tsx). Only
- * wires the process to `run`, which tests call in-process.
+ * The `kest` bin (package.json "bin": dist/cli/main.js; `npm run kest` runs it from a cached esbuild
+ * bundle, scripts/run-ts.mjs). Only wires the process to `run`, which tests call in-process.
  */
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';

@@ -9,7 +9,7 @@ const EXIT_CODES: Record<string, string> = {
   verify: '0 valid, 1 invalid passport, 2 usage or configuration error (unreadable or oversized file)',
   inspect: '0 printed, 1 malformed passport, 2 usage error',
   audit:
-    '0 every trace verified, 1 a failure, gap or unverifiable entry (or nothing to audit), 2 usage or input error (oversized line or file, bad trust source)',
+    '0 every trace verified, 1 a failure, gap or unverifiable entry (or nothing to audit, or an export --otlp-grpc or --otlp-http refused), 2 usage or input error (oversized line or file, bad trust source)',
   viz: '0 written, 2 usage or input error',
   keygen: '0 written, 2 usage error or the files exist',
   detect: '0 detected, 2 no usable provider (or --spiffe-id not issued)',

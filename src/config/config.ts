@@ -13,11 +13,14 @@ import { DefaultTrustEvaluator, type TrustEvaluator } from '../trust/evaluator.j
 import { SanitizerPolicy, type SanitizerRule } from '../trust/sanitizers.js';
 import {
   type DeploymentConfig,
+  deploymentTiers,
   loadDeploymentFile,
   loadDeploymentFromEnv,
   parseDeploymentConfig,
   parseRoots,
 } from './deployment.js';
+import { assertKnownPolicies } from './policies.js';
+import { assertSchema } from './schema.js';
 
 export interface KestConfigureOptions {
   identity?: IdentityProvider;
@@ -78,59 +81,93 @@ function initial(): State {
 
 let state: State = initial();
 
-/** Set process-wide defaults. Later calls override the fields they name; deployment is set once. */
+/**
+ * Set process-wide defaults. Later calls override the fields they name; deployment is set once.
+ * Everything is checked before anything is applied: a call that throws changes nothing. Unknown
+ * keys and mistyped values are KestConfigurationErrors naming their path (and, for a key, the
+ * nearest valid one); a KEST_CONFIG file is read and checked here, at start-up; the deployment's
+ * policy names are checked against the engines that will answer them, when those can tell.
+ */
 export function configure(options: KestConfigureOptions): void {
-  assertDeploymentEnginesKept(options);
-  if (options.deployment !== undefined) {
-    if (process.env.KEST_CONFIG) {
-      throw new KestConfigurationError(
-        `deployment policies come from KEST_CONFIG (${process.env.KEST_CONFIG}); code cannot replace them`,
-      );
-    }
-    if (state.deployment !== undefined) {
-      throw new KestConfigurationError(
-        'deployment policies are already set; they cannot be replaced at run time',
-      );
-    }
-    state.deployment =
-      typeof options.deployment === 'string'
-        ? loadDeploymentFile(options.deployment)
-        : parseDeploymentConfig(options.deployment);
-  }
-  if (options.engineTimeoutMs !== undefined && !(options.engineTimeoutMs > 0)) {
-    throw new KestConfigurationError('engineTimeoutMs must be > 0');
-  }
-  if (options.roots !== undefined) parseRoots(options.roots, 'configure({ roots })');
+  const next = plan(options);
+  state = next;
   sanitizerPolicy = undefined;
   rootRules = undefined;
+}
+
+/** The state configure() would set, fully checked; throws without touching the current one. */
+function plan(options: KestConfigureOptions): State {
+  assertSchema('configure', options, 'configure()');
+  assertDeploymentEnginesKept(options);
+  const deployment = nextDeployment(options);
+  if (options.roots !== undefined) parseRoots(options.roots, 'configure()');
+  if (options.sanitizers !== undefined) new SanitizerPolicy(options.sanitizers);
   const { deployment: _d, tierEngines, ...rest } = options;
-  for (const [k, v] of Object.entries(rest))
-    if (v !== undefined) (state as unknown as Record<string, unknown>)[k] = v;
-  if (tierEngines) state.tierEngines = { ...state.tierEngines, ...tierEngines };
+  const next: State = {
+    ...state,
+    ...definedOnly(rest),
+    tierEngines: { ...state.tierEngines, ...definedOnly(tierEngines ?? {}) },
+  };
+  if (deployment !== undefined) next.deployment = deployment;
+  if (next.deployment)
+    assertDeploymentPolicies(next.deployment, (tier) => next.tierEngines[tier] ?? next.engine);
+  return next;
+}
+
+function definedOnly<T extends object>(record: T): Partial<T> {
+  return Object.fromEntries(Object.entries(record).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** The deployment after this call: given once in code, or the KEST_CONFIG file, read now. */
+function nextDeployment(options: KestConfigureOptions): DeploymentConfig | undefined {
+  if (options.deployment === undefined) {
+    // Loud at start-up: the first configure() reads and checks the file, not the first call.
+    return state.deployment === undefined && process.env.KEST_CONFIG ? loadDeploymentFromEnv() : undefined;
+  }
+  if (process.env.KEST_CONFIG) {
+    throw new KestConfigurationError(
+      `deployment policies come from KEST_CONFIG (${process.env.KEST_CONFIG}); code cannot replace them`,
+    );
+  }
+  if (state.deployment !== undefined) {
+    throw new KestConfigurationError(
+      'deployment policies are already set; they cannot be replaced at run time',
+    );
+  }
+  return typeof options.deployment === 'string'
+    ? loadDeploymentFile(options.deployment)
+    : parseDeploymentConfig(options.deployment, 'configure({ deployment })');
 }
 
 /**
  * Once the deployment's policies are in force, the engines that answer its tiers cannot be swapped
  * from code: an allow-all `tierEngines.enterprise` (or a new default engine answering a tier that
- * has no engine of its own) would silently void the enterprise policies.
+ * has no engine of its own) would silently void the enterprise policies. Setting the first engine
+ * of a tier is not a swap (a KEST_CONFIG file is read by the first configure()).
  */
 function assertDeploymentEnginesKept(options: KestConfigureOptions): void {
   const d = state.deployment;
   if (!d) return;
-  const tiers: [PolicyTier, readonly string[]][] = [
-    ['enterprise', d.enterprisePolicies],
-    ['platform', d.platformPolicies],
-    ['application', d.applicationPolicies],
-  ];
-  for (const [tier, names] of tiers) {
+  for (const [tier, names] of deploymentTiers(d)) {
     if (names.length === 0) continue;
-    const replacesTier = options.tierEngines?.[tier] !== undefined;
-    const replacesDefault = options.engine !== undefined && state.tierEngines[tier] === undefined;
-    if (replacesTier || replacesDefault) {
+    const current = state.tierEngines[tier] ?? state.engine;
+    const next = options.tierEngines?.[tier] ?? state.tierEngines[tier] ?? options.engine ?? state.engine;
+    if (current !== undefined && next !== current) {
       throw new KestConfigurationError(
         `the ${tier} policies are in force; the engine that answers them cannot be replaced at run time`,
       );
     }
+  }
+}
+
+/** Each deployment tier's names, checked against the engine that will answer it. */
+function assertDeploymentPolicies(
+  deployment: DeploymentConfig,
+  engineOf: (tier: PolicyTier) => PolicyEngine | undefined,
+): void {
+  for (const [tier, names] of deploymentTiers(deployment)) {
+    const engine = engineOf(tier);
+    if (engine && names.length > 0) assertKnownPolicies(engine, tier, names, 'configure()', 'defer');
   }
 }
 
@@ -175,6 +212,14 @@ export function getDeployment(): DeploymentConfig {
     rootRules = undefined;
   }
   return state.deployment;
+}
+
+/**
+ * The deployment when it is already fixed: set by configure(), or named by KEST_CONFIG (read now).
+ * Undefined while code may still pass it to configure().
+ */
+export function peekDeployment(): DeploymentConfig | undefined {
+  return state.deployment !== undefined || process.env.KEST_CONFIG ? getDeployment() : undefined;
 }
 
 export function getActiveIdentity(): IdentityProvider | undefined {

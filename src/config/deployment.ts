@@ -9,6 +9,7 @@ import { KestConfigurationError } from '../errors.js';
 import { type RootRule, rootCaps } from '../passport/report.js';
 import type { Deviation, PolicyTier } from '../policy/types.js';
 import type { SanitizerRule } from '../trust/sanitizers.js';
+import { assertSchema } from './schema.js';
 
 export interface DeviationRule extends Deviation {
   tier: Exclude<PolicyTier, 'function'>;
@@ -41,80 +42,66 @@ export const EMPTY_DEPLOYMENT: DeploymentConfig = Object.freeze({
   sanitizers: [],
 });
 
-function names(value: unknown, field: string): string[] {
-  if (value === undefined) return [];
-  if (!Array.isArray(value) || !value.every((v) => typeof v === 'string' && v.length > 0)) {
-    throw new KestConfigurationError(`deployment config: ${field} must be a list of policy names`);
-  }
-  return [...new Set(value as string[])];
-}
+const unique = (value: unknown): string[] => [...new Set((value ?? []) as string[])];
 
-/** Validate the file form (snake_case or camelCase keys). */
+/**
+ * Validate the file form (snake_case or camelCase keys) against DEPLOYMENT_SCHEMA (schema.ts):
+ * an unknown key or a mistyped value is a KestConfigurationError naming it, its path and `source`.
+ */
 export function parseDeploymentConfig(raw: unknown, source = 'deployment config'): DeploymentConfig {
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-    throw new KestConfigurationError(`${source}: expected an object`);
-  }
+  assertSchema('deployment', raw, source);
   const r = raw as Record<string, unknown>;
   const pick = (snake: string, camel: string) => r[snake] ?? r[camel];
-  const enterprisePolicies = names(pick('enterprise_policies', 'enterprisePolicies'), 'enterprise_policies');
-  const platformPolicies = names(pick('platform_policies', 'platformPolicies'), 'platform_policies');
-  const applicationPolicies = names(
-    pick('application_policies', 'applicationPolicies'),
-    'application_policies',
-  );
   const byTier = {
-    enterprise: enterprisePolicies,
-    platform: platformPolicies,
-    application: applicationPolicies,
+    enterprise: unique(pick('enterprise_policies', 'enterprisePolicies')),
+    platform: unique(pick('platform_policies', 'platformPolicies')),
+    application: unique(pick('application_policies', 'applicationPolicies')),
   };
-
-  const rawDevs = r.deviations ?? [];
-  if (!Array.isArray(rawDevs)) throw new KestConfigurationError(`${source}: deviations must be a list`);
-  const deviations: DeviationRule[] = rawDevs.map((d: Record<string, unknown>, i) => {
+  const rawDevs = (r.deviations ?? []) as Record<string, unknown>[];
+  const deviations: DeviationRule[] = rawDevs.map((d, i) => {
     const where = `${source}: deviations[${i}]`;
-    for (const k of ['policy', 'tier', 'reason', 'approver']) {
-      if (typeof d?.[k] !== 'string' || (d[k] as string).length === 0) {
-        throw new KestConfigurationError(`${where}: "${k}" is required`);
-      }
+    const tier = d.tier as DeviationRule['tier'];
+    if (!byTier[tier].includes(d.policy as string)) {
+      throw new KestConfigurationError(`${where}: policy "${d.policy}" is not a ${tier} policy`, {
+        reason: 'invalid_value',
+        path: `deviations[${i}].policy`,
+        source,
+      });
     }
-    const tier = d.tier as string;
-    if (!(tier in byTier)) {
-      throw new KestConfigurationError(`${where}: tier must be enterprise, platform or application`);
-    }
-    if (!byTier[tier as keyof typeof byTier].includes(d.policy as string)) {
-      throw new KestConfigurationError(`${where}: policy "${d.policy}" is not a ${tier} policy`);
-    }
-    const ops = d.operations ?? (d.scope as { operations?: unknown } | undefined)?.operations;
-    if (!Array.isArray(ops) || ops.length === 0 || !ops.every((o) => typeof o === 'string' && o.length > 0)) {
-      throw new KestConfigurationError(`${where}: "operations" (the scope) must list operation names or "*"`);
+    const ops = (d.operations ?? (d.scope as { operations?: unknown } | undefined)?.operations) as
+      | string[]
+      | undefined;
+    if (ops === undefined) {
+      throw new KestConfigurationError(
+        `${where}: "operations" (the scope) must list operation names or "*"`,
+        {
+          reason: 'invalid_value',
+          path: `deviations[${i}].operations`,
+          source,
+        },
+      );
     }
     return {
       policy: d.policy as string,
-      tier: tier as DeviationRule['tier'],
+      tier,
       reason: d.reason as string,
       approver: d.approver as string,
-      operations: ops as string[],
+      operations: [...ops],
     };
   });
-
-  const trust = pick('trust_upstream_baggage', 'trustUpstreamBaggage');
-  if (trust !== undefined && typeof trust !== 'boolean') {
-    throw new KestConfigurationError(`${source}: trust_upstream_baggage must be a boolean`);
-  }
-  const rawSan = r.sanitizers ?? [];
-  if (!Array.isArray(rawSan)) throw new KestConfigurationError(`${source}: sanitizers must be a list`);
-  const sanitizers = rawSan.map((s: Record<string, unknown>) => ({
+  const rawSan = (r.sanitizers ?? []) as Record<string, unknown>[];
+  const sanitizers = rawSan.map((s) => ({
     principal: s.principal as string,
     mayRemove: (s.may_remove ?? s.mayRemove) as SanitizerRule['mayRemove'],
     maxTrust: (s.max_trust ?? s.maxTrust) as number | undefined,
   }));
   const roots = parseRoots(r.roots, source);
   return Object.freeze({
-    enterprisePolicies,
-    platformPolicies,
-    applicationPolicies,
+    enterprisePolicies: byTier.enterprise,
+    platformPolicies: byTier.platform,
+    applicationPolicies: byTier.application,
     deviations,
-    trustUpstreamBaggage: trust ?? false,
+    trustUpstreamBaggage: (pick('trust_upstream_baggage', 'trustUpstreamBaggage') as boolean) ?? false,
     sanitizers,
     ...(roots ? { roots } : {}),
   });
@@ -124,14 +111,10 @@ export function parseDeploymentConfig(raw: unknown, source = 'deployment config'
  * `roots: [{ principal, max_source_trust }]` (or maxSourceTrust), validated like the verifier does.
  * Also the shape of a `--roots FILE` of the CLI.
  */
-export function parseRoots(raw: unknown, source: string): readonly RootRule[] | undefined {
+export function parseRoots(raw: unknown, source: string, prefix = 'roots'): readonly RootRule[] | undefined {
   if (raw === undefined || raw === null) return undefined;
-  if (!Array.isArray(raw)) throw new KestConfigurationError(`${source}: roots must be a list`);
-  const roots = raw.map((r: unknown, i): RootRule => {
-    if (typeof r !== 'object' || r === null || Array.isArray(r)) {
-      throw new KestConfigurationError(`${source}: roots[${i}] must be { principal, max_source_trust }`);
-    }
-    const o = r as Record<string, unknown>;
+  assertSchema('roots', raw, source, prefix);
+  const roots = (raw as Record<string, unknown>[]).map((o): RootRule => {
     const cap = o.max_source_trust ?? o.maxSourceTrust;
     return {
       principal: o.principal as string,
@@ -146,13 +129,13 @@ export function parseRoots(raw: unknown, source: string): readonly RootRule[] | 
   return Object.freeze(roots);
 }
 
-/** Read a deployment file (.json, .yaml, .yml). */
-export function loadDeploymentFile(path: string): DeploymentConfig {
+/** Read a deployment file (.json, .yaml, .yml); errors name `label` and the path. */
+export function loadDeploymentFile(path: string, label = 'deployment file'): DeploymentConfig {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    throw new KestConfigurationError(`cannot read deployment config ${path}: ${(err as Error).message}`, {
+    throw new KestConfigurationError(`cannot read ${label} ${path}: ${(err as Error).message}`, {
       cause: err,
     });
   }
@@ -160,22 +143,33 @@ export function loadDeploymentFile(path: string): DeploymentConfig {
   try {
     raw = /\.ya?ml$/i.test(path) ? parseYaml(text) : JSON.parse(text);
   } catch (err) {
-    throw new KestConfigurationError(`deployment config ${path} is not valid: ${(err as Error).message}`, {
+    throw new KestConfigurationError(`${label} ${path} is not valid: ${(err as Error).message}`, {
       cause: err,
     });
   }
-  return parseDeploymentConfig(raw, path);
+  return parseDeploymentConfig(raw, `${label} ${path}`);
 }
 
 /** KEST_CONFIG (file) plus KEST_PLATFORM_POLICIES (comma list, added to the platform tier). */
 export function loadDeploymentFromEnv(env: NodeJS.ProcessEnv = process.env): DeploymentConfig {
-  const base = env.KEST_CONFIG ? loadDeploymentFile(env.KEST_CONFIG) : EMPTY_DEPLOYMENT;
+  const base = env.KEST_CONFIG ? loadDeploymentFile(env.KEST_CONFIG, 'KEST_CONFIG file') : EMPTY_DEPLOYMENT;
   const extra = (env.KEST_PLATFORM_POLICIES ?? '')
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean);
   if (extra.length === 0) return base;
   return Object.freeze({ ...base, platformPolicies: [...new Set([...base.platformPolicies, ...extra])] });
+}
+
+/** The deployment's tiers and their policy names, in evaluation order. */
+export function deploymentTiers(
+  config: DeploymentConfig,
+): [Exclude<PolicyTier, 'function'>, readonly string[]][] {
+  return [
+    ['enterprise', config.enterprisePolicies],
+    ['platform', config.platformPolicies],
+    ['application', config.applicationPolicies],
+  ];
 }
 
 /** Deviations that apply to `operation`, by tier and policy. */

@@ -18,6 +18,7 @@ export {
 } from '../config/index.js';
 export { verified } from './decorator.js';
 export {
+  type KestVerifiedFunction,
   type KestVerifiedOptions,
   kestVerified,
   MAX_HASHED_INPUT_BYTES,

@@ -5,7 +5,13 @@
  */
 
 import { getConfiguration, getDeployment, getSanitizerPolicy } from '../config/config.js';
-import { activeDeviations, type DeploymentConfig, type DeviationRule } from '../config/deployment.js';
+import {
+  activeDeviations,
+  type DeploymentConfig,
+  type DeviationRule,
+  deploymentTiers,
+} from '../config/deployment.js';
+import { assertKnownPolicies } from '../config/policies.js';
 import {
   getCurrentScope,
   getUpstreamClaims,
@@ -57,13 +63,33 @@ export function resolveSetup(
     );
   }
   const deployment = getDeployment();
+  const plan = planTiers(options, functionPolicies, operation, config, deployment);
+  for (const [tier, names] of plan.tiers) {
+    if (names.length === 0) continue;
+    const engine = plan.engines.get(tier);
+    if (!engine) throw new KestConfigurationError(`${operation}: no policy engine for the ${tier} tier`);
+    // Names its engine does not know (or not yet: a catalogue still loading) never reach a decision.
+    assertKnownPolicies(engine, tier, names, operation, 'throw');
+  }
+  return { config, identity, deployment, ...plan };
+}
+
+/** The policies of each tier for `operation` (deviations removed) and the engines configured to answer them. */
+export function planTiers(
+  options: KestVerifiedOptions<never>,
+  functionPolicies: string[],
+  operation: string,
+  config: Config,
+  deployment: DeploymentConfig,
+): Pick<CallSetup, 'deviations' | 'tiers' | 'engines'> {
   const deviations = activeDeviations(deployment, operation);
   const skip = (tier: PolicyTier, policy: string) =>
     deviations.some((d) => d.tier === tier && d.policy === policy);
   const tiers: Tiers = [
-    ['enterprise', deployment.enterprisePolicies.filter((p) => !skip('enterprise', p))],
-    ['platform', deployment.platformPolicies.filter((p) => !skip('platform', p))],
-    ['application', deployment.applicationPolicies.filter((p) => !skip('application', p))],
+    ...deploymentTiers(deployment).map(([tier, names]): Tiers[number] => [
+      tier,
+      names.filter((p) => !skip(tier, p)),
+    ]),
     ['function', functionPolicies],
   ];
   const engines = new Map<PolicyTier, PolicyEngine>();
@@ -75,10 +101,9 @@ export function resolveSetup(
       tier === 'function'
         ? (options.engine ?? config.tierEngines.function ?? config.engine)
         : (config.tierEngines[tier] ?? config.engine);
-    if (!engine) throw new KestConfigurationError(`${operation}: no policy engine for the ${tier} tier`);
-    engines.set(tier, engine);
+    if (engine) engines.set(tier, engine);
   }
-  return { config, identity, deployment, deviations, tiers, engines };
+  return { deviations, tiers, engines };
 }
 
 /** The enclosing scope's passport as this call found it, and the parents of its entry. */

@@ -34,6 +34,7 @@ import { sha256Hex } from '../wire/hash.js';
 import { evaluateTiers } from './authorize.js';
 import { type CompletionInput, signCompletion } from './completion.js';
 import type { KestVerifiedOptions } from './options.js';
+import { checkAtWrap, checkWhenReady } from './policy-check.js';
 import {
   assertSanitizer,
   type CallSetup,
@@ -79,6 +80,15 @@ interface Call<A extends unknown[]> {
 }
 
 /**
+ * A protected function. `await fn.ready()` (after configure()) waits until every engine that
+ * answers its tiers has loaded its policies and checks their names: start-up can then fail before
+ * the first call would.
+ */
+export type KestVerifiedFunction<A extends unknown[], R> = ((...args: A) => Promise<Awaited<R>>) & {
+  ready(): Promise<void>;
+};
+
+/**
  * Wrap `fn` so every call is signed into the lineage and authorised first. The wrapper always
  * returns a Promise (policy evaluation is asynchronous), keeps `this` and the arguments, and
  * re-throws the function's own errors unchanged.
@@ -86,7 +96,7 @@ interface Call<A extends unknown[]> {
 export function kestVerified<A extends unknown[], R>(
   fn: (...args: A) => R,
   options: KestVerifiedOptions<A>,
-): (...args: A) => Promise<Awaited<R>> {
+): KestVerifiedFunction<A, R> {
   const functionPolicies =
     typeof options?.policy === 'string' ? [options.policy] : [...(options?.policy ?? [])];
   if (
@@ -95,11 +105,12 @@ export function kestVerified<A extends unknown[], R>(
   ) {
     throw new KestConfigurationError('kestVerified: `policy` must name at least one policy');
   }
-  // A policy name the engine does not know fails here, not as a denial of every call.
-  options.engine?.assertPolicies?.(functionPolicies, 'function');
   const operation = options.operation ?? fn.name;
   if (!operation)
     throw new KestConfigurationError('kestVerified: anonymous function needs an `operation` name');
+  // A policy name its engine does not know fails here, not as a denial of every call.
+  const opts = options as KestVerifiedOptions<never>;
+  checkAtWrap(opts, functionPolicies, operation);
   ensureContextManager();
 
   const wrapped = async function (this: unknown, ...args: A): Promise<Awaited<R>> {
@@ -108,7 +119,8 @@ export function kestVerified<A extends unknown[], R>(
     return tracer().startActiveSpan(`${SPAN.namePrefix}${operation}`, (span) => inSpan(call, span, run));
   };
   Object.defineProperty(wrapped, 'name', { value: fn.name, configurable: true });
-  return wrapped;
+  const ready = () => checkWhenReady(opts, functionPolicies, operation);
+  return Object.assign(wrapped, { ready });
 }
 
 /** The steps before the span, in order (each may deny; nothing has run yet). */

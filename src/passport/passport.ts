@@ -18,6 +18,9 @@ export interface PassportLimits {
   profile?: InteropProfile;
 }
 
+/** Entries parsed before under the same limits and profile, by their exact JWS (a verifier's cache). */
+export type KnownEntries = (jws: string) => SignedEntry | undefined;
+
 /**
  * The transport form as text: `[` JWS strings `]` (or `{"entries": [...]}`), JSON whitespace allowed,
  * strings of JWS characters only (no escapes). Checked before JSON.parse so that a hostile body
@@ -37,14 +40,17 @@ export class Passport {
   #all: SignedEntry[] | undefined;
   #byHash: Map<string, number> | undefined;
   readonly #profile: InteropProfile;
+  readonly #known: KnownEntries | undefined;
 
   private constructor(
     jws: string[],
     parsed: (SignedEntry | undefined)[],
     all: boolean,
     profile: InteropProfile = 'spec',
+    known?: KnownEntries,
   ) {
     this.#profile = profile;
+    this.#known = known;
     this.#jws = jws;
     this.#parsed = parsed;
     this.#all = all ? (parsed as SignedEntry[]) : undefined;
@@ -75,7 +81,7 @@ export class Passport {
    * are checked now, the JWS contents later. The verifier reads one entry at a time and stops at
    * the first failure, so refusing a hostile passport costs about one entry, not all of them.
    */
-  static unparsed(list: readonly unknown[], limits: PassportLimits = {}): Passport {
+  static unparsed(list: readonly unknown[], limits: PassportLimits = {}, known?: KnownEntries): Passport {
     const maxEntries = limits.maxEntries ?? LIMITS.maxPassportEntries;
     if (list.length > maxEntries) {
       throw new KestPassportError(
@@ -101,6 +107,7 @@ export class Passport {
       new Array(list.length).fill(undefined),
       false,
       limits.profile,
+      known,
     );
   }
 
@@ -150,14 +157,15 @@ export class Passport {
     if (done) return done;
     const jws = this.#jws[index];
     if (jws === undefined) throw new RangeError(`no entry ${index} in a passport of ${this.#jws.length}`);
-    const entry = parseOrThrow(jws, index, this.#profile);
+    const entry = this.#known?.(jws) ?? parseOrThrow(jws, index, this.#profile);
     this.#parsed[index] = entry;
     return entry;
   }
 
   /** The hash link of entry i (SHA-256 of its JWS), without parsing it. */
   hashAt(index: number): string {
-    return this.#parsed[index]?.hash ?? entryHash(this.#jws[index] as string);
+    const jws = this.#jws[index] as string;
+    return (this.#parsed[index] ?? this.#known?.(jws))?.hash ?? entryHash(jws);
   }
 
   /** Every entry, parsed (throws KestPassportError naming the first malformed one). */

@@ -25,7 +25,10 @@ import {
   type VerificationReport,
   type VerifyOptions,
 } from './report.js';
-import { VerifiedTipCache } from './tip-cache.js';
+import { ParsedEntryCache, VerifiedTipCache } from './tip-cache.js';
+
+/** Most parsed entries a verifier keeps for passports that come back longer (tip-cache.ts). */
+const PARSED_CACHE_MAX = 4096;
 
 export type {
   EntryReport,
@@ -42,6 +45,7 @@ export class PassportVerifier {
   readonly #rules: LineageRules;
   readonly #limits: PassportLimits;
   readonly #tips: VerifiedTipCache;
+  readonly #known: ParsedEntryCache;
   /** The trust source's epoch the tip cache was filled under. */
   #epoch: string | number | undefined;
   /** Bumped whenever the tip cache is dropped: verdicts of another generation are stale. */
@@ -63,6 +67,8 @@ export class PassportVerifier {
     this.#limits =
       options.profile === 'reference' ? { ...options.limits, profile: 'reference' } : (options.limits ?? {});
     this.#tips = new VerifiedTipCache(options.tipCacheSize ?? 10_000);
+    // Parsed entries hold more memory than tip hashes (a few KB each): a smaller bound.
+    this.#known = new ParsedEntryCache(Math.min(options.tipCacheSize ?? 10_000, PARSED_CACHE_MAX));
     this.#epoch = this.#trust.epoch?.();
   }
 
@@ -85,6 +91,7 @@ export class PassportVerifier {
    */
   clearCache(): void {
     this.#tips.clear();
+    this.#known.clear();
     this.#generation++;
   }
 
@@ -98,6 +105,7 @@ export class PassportVerifier {
     if (epoch !== this.#epoch) {
       this.#epoch = epoch;
       this.#tips.clear();
+      this.#known.clear();
       this.#generation++;
     }
     return this.#generation;
@@ -147,7 +155,10 @@ export class PassportVerifier {
     }
     const tip = passport.tip;
     // A tip proven under keys that changed meanwhile is not kept (the cache was dropped).
-    if (tip && generation === this.#generation) this.#tips.add(tip.hash);
+    if (tip && generation === this.#generation) {
+      this.#tips.add(tip.hash);
+      this.#known.addAll(passport.entries);
+    }
     return {
       valid: true,
       passport,
@@ -198,7 +209,9 @@ export class PassportVerifier {
   #toPassport(input: Passport | string | readonly unknown[]): Passport {
     if (input instanceof Passport) return input;
     try {
-      return Passport.unparsed(Passport.readJwsList(input, this.#limits), this.#limits);
+      return Passport.unparsed(Passport.readJwsList(input, this.#limits), this.#limits, (jws) =>
+        this.#known.get(jws),
+      );
     } catch (err) {
       throw asVerificationError(err);
     }

@@ -4,9 +4,9 @@
  * `"decision": "Allow"`. Entity uids travel in Cedar syntax (`Kest::Action::"min-trust"`), as the
  * agent parses them. cedar-agent mounts its API under `/v1`: use `url: "http://host:8180/v1"`.
  */
-import { KestConfigurationError, KestPolicyEngineError } from '../errors.js';
+import { KestPolicyEngineError } from '../errors.js';
 import { type CedarContextShape, toCedarContext } from './cedar-context.js';
-import { KestUnknownPolicyError, requirePolicyNames } from './errors.js';
+import { KestUnknownPolicyError, requirePolicyNames, unknownPolicies } from './errors.js';
 import { postJson, type RestEngineOptions, restSettings, validateBaseUrl } from './rest.js';
 import type { EvaluateOptions, EvaluationContext, PolicyDecision, PolicyEngine } from './types.js';
 
@@ -52,9 +52,7 @@ export class CedarAgentEngine implements PolicyEngine {
   assertPolicies(names: Iterable<string>): void {
     if (this.#known === undefined) return;
     const unknown = [...names].filter((name) => !this.#known!.has(name));
-    if (unknown.length > 0) {
-      throw new KestConfigurationError(`CedarAgentEngine: unknown policy name(s) ${unknown.join(', ')}`);
-    }
+    if (unknown.length > 0) throw unknownPolicies('CedarAgentEngine', unknown, this.#known);
   }
 
   async evaluate(

@@ -22,7 +22,7 @@ import {
   KEST_POLICY_LIBRARY_DIR,
   KEST_POLICY_SCHEMA_PATH,
 } from './cedar-options.js';
-import { KestUnknownPolicyError, requirePolicyNames } from './errors.js';
+import { KestUnknownPolicyError, requirePolicyNames, unknownPolicies } from './errors.js';
 import type { EvaluateOptions, EvaluationContext, PolicyDecision, PolicyEngine } from './types.js';
 
 export {
@@ -128,15 +128,10 @@ export class CedarLocalEngine implements PolicyEngine {
     return this.policyNames.has(name);
   }
 
-  /** Throws KestConfigurationError naming every policy that no loaded policy is scoped to. */
+  /** Throws KestConfigurationError (`unknown_policy`) naming every policy no loaded policy is scoped to. */
   assertPolicies(names: Iterable<string>): void {
     const unknown = [...names].filter((name) => !this.policyNames.has(name));
-    if (unknown.length > 0) {
-      throw new KestConfigurationError(
-        `CedarLocalEngine: unknown policy name(s) ${unknown.map((n) => JSON.stringify(n)).join(', ')}; ` +
-          `loaded: ${[...this.policyNames].map((n) => JSON.stringify(n)).join(', ') || '(none)'}`,
-      );
-    }
+    if (unknown.length > 0) throw unknownPolicies('CedarLocalEngine', unknown, this.policyNames);
   }
 
   async evaluate(

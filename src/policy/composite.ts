@@ -51,6 +51,10 @@ export class TieredPolicyEngine implements PolicyEngine {
     this.engineForTier(tier).assertPolicies?.(names, tier);
   }
 
+  async ready(): Promise<void> {
+    await readyAll(Object.values(this.#engines));
+  }
+
   evaluate(
     entryId: string,
     policyNames: readonly string[],
@@ -86,6 +90,16 @@ export class AllOfPolicyEngine implements PolicyEngine {
     this.engines = [...engines];
   }
 
+  /** Every engine is asked every name: each that can tell must know them all. */
+  assertPolicies(names: Iterable<string>, tier?: PolicyTier): void {
+    const list = [...names];
+    for (const engine of this.engines) engine.assertPolicies?.(list, tier);
+  }
+
+  async ready(): Promise<void> {
+    await readyAll(this.engines);
+  }
+
   async evaluate(
     entryId: string,
     policyNames: readonly string[],
@@ -111,4 +125,9 @@ export function allOf(...engines: PolicyEngine[]): AllOfPolicyEngine {
 async function closeAll(engines: readonly (PolicyEngine | undefined)[]): Promise<void> {
   const unique = [...new Set(engines.filter((e): e is PolicyEngine => e !== undefined))];
   await Promise.all(unique.map((engine) => engine.close?.()));
+}
+
+async function readyAll(engines: readonly (PolicyEngine | undefined)[]): Promise<void> {
+  const unique = [...new Set(engines.filter((e): e is PolicyEngine => e !== undefined))];
+  await Promise.all(unique.map((engine) => engine.ready?.()));
 }

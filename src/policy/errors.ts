@@ -1,4 +1,5 @@
-import { KestPolicyEngineError } from '../errors.js';
+import { KestConfigurationError, KestPolicyEngineError } from '../errors.js';
+import { nearestKey } from '../suggest.js';
 
 /**
  * A policy name the engine does not know. A typo must never widen what is allowed, so an unknown
@@ -22,4 +23,29 @@ export function requirePolicyNames(policyNames: readonly string[], engine: strin
       throw new KestPolicyEngineError(`${engine}: policy names must be non-empty strings`, 'engine_error');
     }
   }
+}
+
+/**
+ * What an engine's assertPolicies throws for names it does not have (reason `unknown_policy`):
+ * each with the nearest loaded name, when one is close, and the loaded names when the engine
+ * has them.
+ */
+export function unknownPolicies(
+  engine: string,
+  unknown: readonly string[],
+  loaded?: Iterable<string>,
+): KestConfigurationError {
+  const all = loaded === undefined ? undefined : [...loaded];
+  const near = all ? unknown.map((name) => nearestKey(name, all)) : [];
+  const named = unknown
+    .map(
+      (name, i) => `${JSON.stringify(name)}${near[i] ? ` (did you mean ${JSON.stringify(near[i])}?)` : ''}`,
+    )
+    .join(', ');
+  const list = all ? `; loaded: ${all.map((n) => JSON.stringify(n)).join(', ') || '(none)'}` : '';
+  return new KestConfigurationError(`${engine}: unknown policy name(s) ${named}${list}`, {
+    reason: 'unknown_policy',
+    policies: unknown,
+    suggestion: unknown.length === 1 ? near[0] : undefined,
+  });
 }

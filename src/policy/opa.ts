@@ -4,7 +4,7 @@
  * value at the decision path (default `result.allow`) is exactly `true`.
  */
 import { KestConfigurationError, KestPolicyEngineError } from '../errors.js';
-import { KestUnknownPolicyError, requirePolicyNames } from './errors.js';
+import { KestUnknownPolicyError, requirePolicyNames, unknownPolicies } from './errors.js';
 import { referenceOpaInput, referenceOpaPath } from './opa-reference.js';
 import { postJson, type RestEngineOptions, restSettings, validateBaseUrl } from './rest.js';
 import type { EvaluateOptions, EvaluationContext, PolicyDecision, PolicyEngine } from './types.js';
@@ -56,9 +56,19 @@ export class OPAPolicyEngine implements PolicyEngine {
     this.#http = restSettings('OPAPolicyEngine', options);
   }
 
-  /** With a `paths` record, throws KestConfigurationError for names it does not map. */
+  /**
+   * With a `paths` record, throws KestConfigurationError (`unknown_policy`) for names it does not
+   * map. Otherwise any name maps to a path and only OPA can tell: a name it has no document for
+   * fails when evaluated (`missing_decision`, a denial).
+   */
   assertPolicies(names: Iterable<string>): void {
-    for (const name of names) this.urlFor(name);
+    const paths = this.#paths;
+    if (paths === undefined || typeof paths === 'function') {
+      for (const name of names) this.urlFor(name);
+      return;
+    }
+    const unknown = [...names].filter((name) => !Object.hasOwn(paths, name));
+    if (unknown.length > 0) throw unknownPolicies('OPAPolicyEngine', unknown, Object.keys(paths));
   }
 
   /** The Data API URL a policy name is sent to. */

@@ -71,9 +71,14 @@ export interface PolicyEngine {
   ): Promise<PolicyDecision>;
   /**
    * Engines that know their policies (local Cedar, OPA with a path map, ...) throw
-   * KestConfigurationError for names they do not have, so a typo fails when the hook is created
-   * instead of denying every call later.
+   * KestConfigurationError (reason `unknown_policy`) for names they do not have, so a typo fails
+   * when the hook is created or configure() is called instead of denying every call later. An
+   * engine whose catalogue loads asynchronously throws reason `engine_not_ready` until it has
+   * loaded: the check then waits for the first call, which fails with that error instead of
+   * running the function until the engine is ready.
    */
   assertPolicies?(names: Iterable<string>, tier?: PolicyTier): void;
+  /** Resolves once assertPolicies can answer (an asynchronously loaded catalogue); rejects if it cannot load. */
+  ready?(): Promise<void>;
   close?(): Promise<void> | void;
 }

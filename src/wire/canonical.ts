@@ -69,7 +69,59 @@ function write(value: unknown, depth: number): string | undefined {
   }
 }
 
+/**
+ * True when JSON.stringify(value) is already its RFC 8785 form: every object's keys are in sorted
+ * order (what buildEntry and a JSON.parse of canonical bytes produce), and nothing needs the general
+ * writer (toJSON, values JSON drops, integer-like keys that objects reorder). Refuses what write()
+ * refuses. Why: a walk that builds no strings plus the native stringify is ~2× faster than write()
+ * on an entry, and canonicalization runs twice per protected call and once per verified entry.
+ */
+function stringifiable(value: unknown, depth: number): boolean {
+  switch (typeof value) {
+    case 'string':
+      if (!(value as unknown as WellFormed).isWellFormed()) fail('lone surrogate in a string');
+      return true;
+    case 'number':
+      if (!Number.isFinite(value)) fail(`${value} is not a finite number`);
+      return true;
+    case 'boolean':
+      return true;
+    case 'object': {
+      if (value === null) return true;
+      if (depth >= MAX_DEPTH) fail(`nested deeper than ${MAX_DEPTH} levels (or cyclic)`);
+      if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return false;
+      if (Array.isArray(value)) {
+        for (let i = 0; i < value.length; i++) {
+          const item = value[i];
+          if (item === undefined || !stringifiable(item, depth + 1)) return false;
+        }
+        return true;
+      }
+      // Boxed primitives, class instances: JSON.stringify may differ from write(); let write() decide.
+      const proto = Object.getPrototypeOf(value);
+      if (proto !== Object.prototype && proto !== null) return false;
+      const record = value as Record<string, unknown>;
+      let previous: string | undefined;
+      for (const key in record) {
+        if (!Object.hasOwn(record, key)) return false;
+        // Sorted by UTF-16 code units, as Array.prototype.sort orders keys; equal cannot happen.
+        if (previous !== undefined && !(previous < key)) return false;
+        if (!(key as unknown as WellFormed).isWellFormed()) fail('lone surrogate in a property name');
+        const item = record[key];
+        if (item === undefined || !stringifiable(item, depth + 1)) return false;
+        previous = key;
+      }
+      return true;
+    }
+    case 'bigint':
+      return fail('BigInt has no JSON form');
+    default:
+      return false; // undefined, function, symbol: the general writer decides
+  }
+}
+
 export function canonicalize(value: unknown): string {
+  if (stringifiable(value, 0)) return JSON.stringify(value);
   const out = write(value, 0);
   if (out === undefined) fail('value has no JSON form');
   return out;

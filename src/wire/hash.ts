@@ -1,8 +1,9 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { canonicalize } from './canonical.js';
 
+/** One-shot crypto.hash (Node >= 20.12): no Hash object per call, unlike createHash().update().digest(). */
 export function sha256Hex(data: string | Uint8Array): string {
-  return createHash('sha256').update(data).digest('hex');
+  return hash('sha256', data, 'hex');
 }
 
 /** The hash link of an entry: SHA-256 of the UTF-8 bytes of its full compact JWS (docs/spec.md §1). */

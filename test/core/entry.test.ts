@@ -12,7 +12,7 @@ import {
 } from '../../src/entry/index.js';
 import { KestEntryError, type KestEntryPayload, PACKAGE_VERSION } from '../../src/index.js';
 import { MockIdentityProvider } from '../../src/testing/index.js';
-import { isUuidV7 } from '../../src/wire/uuid.js';
+import { isUuidV7, uuidv7 } from '../../src/wire/uuid.js';
 
 const H = 'a'.repeat(64);
 
@@ -217,5 +217,17 @@ describe('validateEntryPayload: mutation table', () => {
     const v4 = valid() as unknown as Record<string, unknown>;
     v4.entry_id = '3b241101-e2bb-4255-8caf-4136c566a962';
     expect(() => parseSignedEntry(id.sign(canonicalBytes(v4)))).toThrow(/entry_id/);
+  });
+});
+
+describe('uuidv7 (entry ids)', () => {
+  it('ids made in one burst (many per millisecond) are valid v7, unique and strictly increasing', () => {
+    const ids = Array.from({ length: 20_000 }, () => uuidv7());
+    expect(ids.every(isUuidV7)).toBe(true);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(ids.every((id, i) => i === 0 || id > (ids[i - 1] as string))).toBe(true);
+    // The 48-bit time prefix is the clock's millisecond (not a counter run ahead).
+    const ms = Number.parseInt(uuidv7().replace(/-/g, '').slice(0, 12), 16);
+    expect(Math.abs(ms - Date.now())).toBeLessThan(5_000);
   });
 });

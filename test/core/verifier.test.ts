@@ -411,6 +411,23 @@ describe('verified-tip cache and expectedTip', () => {
     expect((await v.verify(other)).cachedEntries).toBe(0);
   });
 
+  it('entries parsed before are reused only for identical bytes: a known signature over other bytes is refused', async () => {
+    const v = verifier();
+    const base = await buildPassport([{ identity: a }, { identity: b }, { identity: c }]);
+    await v.verify(base.serialize());
+    const grown = await buildPassport([{ identity: d }], base);
+    const again = await v.verify(grown.serialize());
+    // The parsed entries of the first verify are the ones in the second report's passport.
+    expect(again.passport.entries.slice(0, 3)).toEqual(base.entries);
+    expect(again.cachedEntries).toBe(3);
+    // Entry 1's signature with an edited payload: same lookup key, other bytes → parsed and refused.
+    const [e0, e1] = base.toJSON() as [string, string];
+    const forged = editPayload(e1, (x) => {
+      x.operation = 'forged';
+    });
+    await expectFailure(v.verify(JSON.stringify([e0, forged])), 'bad_signature', 1);
+  });
+
   it('a cache of size 0 verifies everything every time; clearCache forgets', async () => {
     const p = await buildPassport([{ identity: a }, { identity: b }]);
     const v0 = verifier([], { tipCacheSize: 0 });

@@ -1,21 +1,26 @@
 /**
- * Integration: `npm run demo` as a user runs it (a child process running tsx), in each mode. It
- * must print the nested result, write its spans with the file exporter, audit them offline, end by
- * itself and exit 0 when it behaves as the mode expects. Each run writes into its own temp --out
- * directory; the test re-audits what the demo wrote, independently of what it printed.
+ * Integration: `npm run demo` as a user runs it (a child process running the command package.json
+ * gives it: the bundled demo, scripts/run-ts.mjs), in each mode. It must print the nested result,
+ * write its spans with the file exporter, audit them offline, end by itself and exit 0 when it
+ * behaves as the mode expects. Each run writes into its own temp --out directory and serves on free
+ * ports, so the cases run concurrently (one shared bundle, built before them); the test re-audits
+ * what the demo wrote, independently of what it printed.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureBundle } from '../../scripts/run-ts.mjs';
 import { auditFile, auditPassport } from '../../src/audit/index.js';
 import { parseSignedEntry } from '../../src/entry/signed.js';
 import { JwksTrustSource } from '../../src/keys/jwks.js';
 import { SpiffeTrustSource } from '../../src/spiffe/trust-source.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+/** `npm run demo` as package.json defines it (node, its flags, the runner, the entry), minus npm. */
+const DEMO = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).scripts.demo as string).split(' ');
 const NESTED_OK =
   '{"service":"hop1","next":{"service":"hop2","next":{"service":"hop3","status":"end_of_chain"}}}';
 
@@ -26,22 +31,39 @@ interface Run {
   dir: string;
 }
 
+// Cases run concurrently: directories are removed once all of them are done.
 const dirs: string[] = [];
-afterEach(() => {
+afterAll(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
+// The first run after a source change builds the bundle; build it once, before the cases.
+beforeAll(async () => {
+  expect(DEMO.slice(0, 1)).toEqual(['node']);
+  await ensureBundle(DEMO.at(-1)!);
+});
+
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'kest-demo-test-'));
+  dirs.push(dir);
+  return dir;
+}
+
+function spawnDemo(dir: string, args: string[]) {
+  return spawn(process.execPath, [...DEMO.slice(1), `--out=${dir}`, ...args], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+}
 
 /** Run the demo with --out=<fresh temp dir>; `args` may be computed from that directory. */
 function runDemo(...argv: (string | ((dir: string) => string))[]): Promise<Run> {
-  const dir = mkdtempSync(join(tmpdir(), 'kest-demo-test-'));
-  dirs.push(dir);
+  return runDemoIn(tempDir(), ...argv);
+}
+
+function runDemoIn(dir: string, ...argv: (string | ((dir: string) => string))[]): Promise<Run> {
   const args = argv.map((a) => (typeof a === 'string' ? a : a(dir)));
   return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      ['--import', 'tsx', 'examples/trusted-chain/main.ts', `--out=${dir}`, ...args],
-      { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+    const child = spawnDemo(dir, args);
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => {
@@ -51,7 +73,7 @@ function runDemo(...argv: (string | ((dir: string) => string))[]): Promise<Run> 
       stderr += d;
     });
     // The demo must end by itself; this only keeps a hung demo from hanging the suite (code null).
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    const timer = setTimeout(() => child.kill('SIGKILL'), 50_000);
     child.once('error', reject);
     child.once('exit', (code) => {
       clearTimeout(timer);
@@ -86,7 +108,7 @@ function spanLines(dir: string): Record<string, unknown>[] {
     .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
-describe('npm run demo', () => {
+describe.concurrent('npm run demo', { timeout: 60_000 }, () => {
   it('the trusted chain: nested result, spans in a JSON-lines file, kest audit verifies them', async () => {
     const { code, stdout, stderr, dir } = await runDemo();
     expect(stderr).toBe('');
@@ -241,7 +263,18 @@ describe('npm run demo', () => {
   });
 
   it('--spiffe: SVIDs from the dev Workload API, mutual TLS between hops, audited with the bundle only; the agent is closed', async () => {
-    const { code, stdout, stderr, dir } = await runDemo('--spiffe');
+    // A previous run's files in --out: this run removes them (and only them).
+    const out = tempDir();
+    for (const f of [
+      'trust.jwks.json',
+      'evidence.passport.json',
+      'lineage.html',
+      'spans.jsonl',
+      'notes.txt',
+    ]) {
+      writeFileSync(join(out, f), 'from an earlier run\n');
+    }
+    const { code, stdout, stderr, dir } = await runDemoIn(out, '--spiffe');
     expect(stderr).toBe('');
     expect(code).toBe(0);
     expect(stdout).toContain(NESTED_OK);
@@ -265,8 +298,8 @@ describe('npm run demo', () => {
       );
     }
     expect(stdout.trimEnd().endsWith('\nverified')).toBe(true);
-    // No JWKS anywhere: the auditor got the bundle file.
-    expect(readdirSync(dir).sort()).toEqual(['bundle.json', 'roots.json', 'spans.jsonl']);
+    // No JWKS anywhere: the auditor got the bundle file. The user's own file stays.
+    expect(readdirSync(dir).sort()).toEqual(['bundle.json', 'notes.txt', 'roots.json', 'spans.jsonl']);
 
     const entries = spanLines(dir).map((s) =>
       parseSignedEntry((s.attributes as Record<string, unknown>)['kest.signature']),
@@ -333,11 +366,17 @@ describe('npm run demo', () => {
     expect(readdirSync(dir)).toEqual([]);
   });
 
-  it('an unknown argument is a usage error, not a run', async () => {
-    const { code, stdout, stderr } = await runDemo('--nope');
+  it('an unknown argument is a usage error, not a run: the usage text, no stack trace', async () => {
+    const { code, stdout, stderr, dir } = await runDemo('--nope');
     expect(code).toBe(1);
     expect(stdout).toBe('');
-    expect(stderr).toContain('unknown argument --nope');
+    expect(stderr).toMatch(/^demo: unknown argument --nope\nusage: npm run demo -- .*--spiffe.*\n$/);
+    expect(readdirSync(dir)).toEqual([]);
+    const frameworks = await runDemo('--frameworks=express,koa,hono');
+    expect(frameworks.code).toBe(1);
+    expect(frameworks.stderr).toMatch(
+      /^demo: --frameworks takes three of express, fastify, hono, node\nusage: /,
+    );
   });
   it("--attack=replay: hop1 → hop2's recorded request, re-sent, is refused by hop2 (replayed) and hop3 (wrong_audience)", async () => {
     const { code, stdout, stderr } = await runDemo('--attack=replay');
@@ -351,17 +390,9 @@ describe('npm run demo', () => {
   });
 
   it('--serve: one line per hop, spans and jwks; serves until SIGTERM, then exits 0 with spans flushed', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'kest-demo-test-'));
-    dirs.push(dir);
-    const child = spawn(
-      process.execPath,
-      ['--import', 'tsx', 'examples/trusted-chain/main.ts', `--out=${dir}`, '--serve'],
-      {
-        cwd: ROOT,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
-    const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    const dir = tempDir();
+    const child = spawnDemo(dir, ['--serve']);
+    const killer = setTimeout(() => child.kill('SIGKILL'), 50_000);
     let stdout = '';
     let stderr = '';
     child.stderr.on('data', (d) => {

@@ -136,7 +136,7 @@ describe('ingress with roots', () => {
     expect(parseDeploymentConfig({ roots: [{ principal: 'a', maxSourceTrust: 5 }] }).roots).toEqual([
       { principal: 'a', maxSourceTrust: 5 },
     ]);
-    expect(() => parseDeploymentConfig({ roots: {} })).toThrow(/roots must be a list/);
+    expect(() => parseDeploymentConfig({ roots: {} })).toThrow(/roots: expected a list/);
     expect(() => parseDeploymentConfig({ roots: [{ max_source_trust: 5 }] })).toThrow(/principal/);
     expect(() => parseDeploymentConfig({ roots: [{ principal: 'a', max_source_trust: -1 }] })).toThrow(
       /0\.\.100/,

@@ -4,19 +4,27 @@ from the facts listed in issue 15 and docs/interop.md (never from its code: its 
 PolyForm Shield). Standard library plus Debian's python3-cryptography. Uses the independent spec
 implementation next to it (kest_ref.py) for RFC 8785 and base64url.
 
-  kest_reference_shape.py OUT_DIR     writes jwks.json, ref3.json, ref6.json, headers.json,
-                                      bad.json, spans.sqlite, spans.json; prints a summary
+  kest_reference_shape.py OUT_DIR [--clock-offset-s S]
+                                      writes jwks.json, ref3.json, ref6.json, headers.json,
+                                      bad.json, spans.sqlite, spans.json, otlp-request.pb,
+                                      otlp-collector.pb; prints a summary. --clock-offset-s
+                                      signs as if the clock were S seconds off (-600: stale tips)
 Reference facts reproduced: no kest.source_type; a root of unknown origin has trust 100 (internet
 10); trust and taints over *all* earlier entries; taints in set order, added_taints may repeat;
 kid = principal; runtime kest-python; no labels.trace_id; null deviation fields; inline baggage
 raw (json.dumps: quotes, ", " separators); _z = zlib level 1 + urlsafe base64 with padding; both
-members past 4096 bytes; SQLite table spans(id, trace_id, name, start_time, end_time, attributes).
+members past 4096 bytes; SQLite table spans(id, trace_id, name, start_time, end_time, attributes);
+spans over OTLP/gRPC: the same spans as OTLP protobuf, encoded here by hand from the field numbers of
+opentelemetry-proto (an encoder independent of the protobufjs one the audit decodes with) — one
+ExportTraceServiceRequest (what its exporter sends), and the collector file exporter's
+`format: proto` (one TracesData per trace, each after its 4-byte big-endian length).
 """
 import base64
 import hashlib
 import json
 import os
 import sqlite3
+import struct
 import sys
 import time
 import zlib
@@ -29,6 +37,7 @@ from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
 
 PRINCIPALS = ["spiffe://ref.kest/gateway", "spiffe://ref.kest/agent", "spiffe://ref.kest/tool"]
+CLOCK_OFFSET_MS = 0
 
 
 def ordered_set(items):
@@ -78,7 +87,7 @@ class Chain:
             "metadata": {"filler": filler} if filler else None,
             "content_hash": "",
             "input_hash": "",
-            "timestamp_ms": int(time.time() * 1000),
+            "timestamp_ms": int(time.time() * 1000) + CLOCK_OFFSET_MS,
         }
         header = b64e(json.dumps({"alg": alg, "typ": "JWS", "kid": principal}, separators=(",", ":")).encode())
         signing_input = header + "." + b64e(jcs(payload).encode("utf-8"))
@@ -195,7 +204,74 @@ def write_exports(out, traces):
            for tid, sid, name, s, e, attrs in rows]
     with open(os.path.join(out, "spans.json"), "w", encoding="utf-8") as f:
         json.dump(doc, f, indent=2)
+    write_otlp(out, rows)
+
+
+# ---- OTLP protobuf, by hand (wire types: 0 varint, 1 fixed64, 2 length-delimited) ----
+
+def varint(n):
+    out = bytearray()
+    while True:
+        low, n = n & 0x7F, n >> 7
+        out.append(low | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def field(num, wire, payload):
+    tag = varint((num << 3) | wire)
+    return tag + (varint(len(payload)) + payload if wire == 2 else payload)
+
+
+def text(num, s):
+    return field(num, 2, s.encode("utf-8"))
+
+
+def any_value(v):  # common.v1.AnyValue
+    if isinstance(v, bool):
+        return field(2, 0, varint(int(v)))
+    if isinstance(v, int):
+        return field(3, 0, varint(v & 0xFFFFFFFFFFFFFFFF))
+    if isinstance(v, float):
+        return field(4, 1, struct.pack("<d", v))
+    if isinstance(v, str):
+        return text(1, v)
+    if isinstance(v, list):  # ArrayValue { repeated AnyValue values = 1 }
+        return field(5, 2, b"".join(field(1, 2, any_value(x)) for x in v))
+    raise TypeError(v)
+
+
+def key_value(k, v):  # common.v1.KeyValue
+    return text(1, k) + field(2, 2, any_value(v))
+
+
+def otlp_span(tid, sid, name, start, end, attrs):  # trace.v1.Span
+    return (field(1, 2, bytes.fromhex(tid)) + field(2, 2, bytes.fromhex(sid)) + text(5, name)
+            + field(6, 0, varint(1)) + field(7, 1, struct.pack("<Q", start))
+            + field(8, 1, struct.pack("<Q", end))
+            + b"".join(field(9, 2, key_value(k, v)) for k, v in attrs.items()))
+
+
+def resource_spans(rows):  # trace.v1.ResourceSpans with one ScopeSpans
+    resource = field(1, 2, key_value("service.name", "ref-agent"))
+    scope = text(1, "kest.core.framework.decorators") + text(2, "0.3.0")
+    spans = b"".join(field(2, 2, otlp_span(*r)) for r in rows)
+    return field(1, 2, resource) + field(2, 2, field(1, 2, scope) + spans)
+
+
+def write_otlp(out, rows):
+    # ExportTraceServiceRequest and TracesData: both `repeated ResourceSpans resource_spans = 1`.
+    with open(os.path.join(out, "otlp-request.pb"), "wb") as f:
+        f.write(field(1, 2, resource_spans(rows)))
+    with open(os.path.join(out, "otlp-collector.pb"), "wb") as f:
+        for tid in dict.fromkeys(r[0] for r in rows):
+            message = field(1, 2, resource_spans([r for r in rows if r[0] == tid]))
+            f.write(struct.pack(">I", len(message)) + message)
 
 
 if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[2] == "--clock-offset-s":
+        CLOCK_OFFSET_MS = int(float(sys.argv[3]) * 1000)
+    elif len(sys.argv) != 2:
+        sys.exit("usage: kest_reference_shape.py OUT_DIR [--clock-offset-s SECONDS]")
     main(sys.argv[1])

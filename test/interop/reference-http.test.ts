@@ -3,15 +3,18 @@
  * reference's baggage forms (the default refuses them), reference sources are matched by what the
  * caller cannot choose and held to a tip-age window, and a destination marked as a reference hop
  * receives the passport as kest.passport_z only, readable with plain zlib + URL-safe base64.
+ * Item 2 end to end: a reference caller (no kest.handoff) at real express and node adapters that
+ * require handoffs — admitted only where the options name it, within the tip-age window.
  */
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inflateSync } from 'node:zlib';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   checkReferenceTipAge,
   isReferenceSource,
@@ -20,8 +23,9 @@ import {
   OutboundPropagator,
   refusalFor,
 } from '../../src/http/index.js';
-import { JwksTrustSource, Passport } from '../../src/index.js';
+import { configure, JwksTrustSource, Passport, resetConfiguration, silentLogger } from '../../src/index.js';
 import { MemoryCacheProvider, parseBaggageMembers } from '../../src/propagation/index.js';
+import { get, type Probe, startProbe } from '../http/helpers.js';
 import { buildPassport, workloads } from '../support/chain.js';
 
 const SCRIPT = join(new URL('../..', import.meta.url).pathname, 'test/interop/kest_reference_shape.py');
@@ -29,10 +33,14 @@ let dir: string;
 let trust: JwksTrustSource;
 const read = (name: string) => JSON.parse(readFileSync(join(dir, name), 'utf8'));
 
+function generate(out: string, ...args: string[]): void {
+  const r = spawnSync('/usr/bin/python3', [SCRIPT, out, ...args], { encoding: 'utf8', timeout: 30_000 });
+  if (r.error || r.status !== 0) throw new Error(`generator failed: ${r.error?.message ?? r.stderr}`);
+}
+
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'kest-refhttp-'));
-  const r = spawnSync('/usr/bin/python3', [SCRIPT, dir], { encoding: 'utf8', timeout: 30_000 });
-  if (r.error || r.status !== 0) throw new Error(`generator failed: ${r.error?.message ?? r.stderr}`);
+  generate(dir);
   trust = new JwksTrustSource(read('jwks.json'));
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -177,5 +185,102 @@ describe('outbound reference hops', () => {
     });
     const ts = parseBaggageMembers((await out.headers({}, new URL('http://ts.internal/'))).baggage);
     expect(Object.keys(ts)).toContain('kest.claim_check');
+  });
+});
+
+describe.each(['express', 'node'] as const)('a reference caller at the %s adapter (item 2)', (framework) => {
+  // This service knows who it is (handoff.audience): every passport must come with a handoff,
+  // except from the sources its options name.
+  const { ids } = workloads(1, 'spiffe://kest.test/ingress');
+  const me = ids[0]!;
+  const open: Probe[] = [];
+  let stale: { dir: string; trust: JwksTrustSource; headers: Record<string, Record<string, string>> };
+  beforeAll(() => {
+    configure({ logger: silentLogger });
+    // The same reference shapes, signed as if ten minutes ago: tips outside the default window.
+    const staleDir = mkdtempSync(join(tmpdir(), 'kest-refhttp-stale-'));
+    generate(staleDir, '--clock-offset-s', '-600');
+    const at = (name: string) => JSON.parse(readFileSync(join(staleDir, name), 'utf8'));
+    stale = { dir: staleDir, trust: new JwksTrustSource(at('jwks.json')), headers: at('headers.json') };
+  });
+  afterAll(() => {
+    resetConfiguration();
+    rmSync(stale.dir, { recursive: true, force: true });
+  });
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((p) => p.close()));
+  });
+
+  const start = async (extra: Partial<KestHttpOptions>, trustSource: JwksTrustSource = trust) => {
+    const probe = await startProbe(framework, me, {
+      trust: trustSource,
+      profile: 'reference',
+      handoff: { audience: [me.getWorkloadId()] },
+      roots: [{ principal: '*', maxSourceTrust: 100 }],
+      ...extra,
+    });
+    open.push(probe);
+    return probe;
+  };
+  const send = (probe: Probe, baggage: string) => get(probe.service.url, { baggage });
+
+  it('named as a reference source: admitted without kest.handoff (both baggage forms)', async () => {
+    const probe = await start({ referenceSources: { origins: ['127.0.0.1'] } });
+    for (const form of ['inline', 'z']) {
+      const res = await send(probe, read('headers.json').ref3[form]);
+      expect(res.status).toBe(200);
+      // The handler ran on the reference lineage (3 entries) plus its own entry.
+      expect(res.body).toMatchObject({ depth: 4 });
+    }
+    expect(probe.runs).toBe(2);
+    const byRoute = await start({ referenceSources: { routes: ['/probe'] } });
+    expect((await send(byRoute, read('headers.json').ref6.z)).status).toBe(200);
+    expect(byRoute.runs).toBe(1);
+  });
+
+  it('not named: the same request is refused missing_handoff; the handler never runs', async () => {
+    const unnamed = await start({});
+    const elsewhere = await start({ referenceSources: { origins: ['10.9.9.9'], routes: ['/legacy/*'] } });
+    for (const probe of [unnamed, elsewhere]) {
+      for (const form of ['inline', 'z']) {
+        const res = await send(probe, read('headers.json').ref3[form]);
+        expect(res.status).toBe(401);
+        expect(res.body).toMatchObject({ reason: 'missing_handoff' });
+      }
+      expect(probe.runs).toBe(0);
+    }
+  });
+
+  it('named, but the tip is older than the window: refused stale_passport; the handler never runs', async () => {
+    const probe = await start({ referenceSources: { origins: ['127.0.0.1'] } }, stale.trust);
+    for (const form of ['inline', 'z']) {
+      const res = await send(probe, stale.headers.ref3?.[form] as string);
+      expect(res.status).toBe(401);
+      expect(res.body).toMatchObject({ reason: 'stale_passport' });
+      expect(String(res.body.message)).toMatch(
+        /reference source: the tip was signed \d+ ms ago \(window 60000 ms\)/,
+      );
+    }
+    // A wider window, chosen by the operator, admits the same passport.
+    const wide = await start(
+      { referenceSources: { origins: ['127.0.0.1'] }, referenceMaxTipAgeMs: 3_600_000 },
+      stale.trust,
+    );
+    expect((await send(wide, stale.headers.ref3?.z as string)).status).toBe(200);
+    expect(probe.runs).toBe(0);
+    expect(wide.runs).toBe(1);
+  });
+
+  it('named: only the handoff is waived, lineage checks still refuse an inflated trust', async () => {
+    const probe = await start({ referenceSources: { origins: ['127.0.0.1'] } });
+    const inflated = read('bad.json').inflated as string[];
+    const raw = `[${inflated.map((j) => `"${j}"`).join(', ')}]`; // as the reference writes it
+    const tip = createHash('sha256')
+      .update(inflated.at(-1) as string)
+      .digest('hex');
+    const res = await send(probe, `kest.passport=${raw},kest.chain_tip=${tip}`);
+    expect(res.status).toBe(401);
+    expect(res.body).toMatchObject({ reason: 'unauthorized_sanitizer' });
+    expect(probe.runs).toBe(0);
   });
 });

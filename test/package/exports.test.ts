@@ -77,7 +77,14 @@ const expected: Record<string, string[]> = {
   './fetch': ['kestFetch', 'kestInterceptor'],
   './axios': ['installKestAxios'],
   './telemetry': ['KestTelemetry'],
-  './audit': ['auditFile', 'auditSpans', 'renderHtml'],
+  './audit': [
+    'auditFile',
+    'auditSpans',
+    'renderHtml',
+    'OtlpGrpcReceiver',
+    'OtlpHttpReceiver',
+    'spansFromOtlpProto',
+  ],
 };
 
 function sourceOf(target: string): string {

@@ -128,23 +128,45 @@ describe('3-hop chain on CedarLocalEngine through kestVerified', () => {
     expect(exported).toBe(0);
   });
 
-  it('a mistyped policy name fails at wrap time, or denies at call time; never evaluates everything', async () => {
+  it('a mistyped policy name fails at wrap time, or before the first call runs; never evaluates everything', async () => {
     exported = 0;
     // the engine is known when the hook is created: the typo is a configuration error then
     expect(() => exportReport(['min-trsut'])).toThrow(KestConfigurationError);
-    // an engine that only the configuration provides is asked at call time: a denial
+    // the configured engine counts too
     configure({ engine });
     try {
-      const late = kestVerified(
-        async () => {
-          exported++;
-        },
-        { operation: 'export', policy: ['min-trsut'], identity: exporter },
-      );
+      const err = (() => {
+        try {
+          kestVerified(async function exportIt() {}, { policy: ['min-trsut'], identity: exporter });
+        } catch (e) {
+          return e;
+        }
+      })();
+      expect(err).toMatchObject({
+        code: 'ERR_CONFIGURATION',
+        reason: 'unknown_policy',
+        policies: ['min-trsut'],
+        tier: 'function',
+        suggestion: 'min-trust',
+      });
+      expect((err as Error).message).toMatch(/did you mean "min-trust"/);
+    } finally {
+      resetConfiguration();
+    }
+    // an engine configured only after wrapping is asked at the first call, which fails before running
+    const late = kestVerified(
+      async () => {
+        exported++;
+      },
+      { operation: 'export', policy: ['min-trsut'], identity: exporter },
+    );
+    configure({ engine });
+    try {
       const error = await late().catch((e: unknown) => e);
-      expect(error).toBeInstanceOf(KestAuthorizationError);
-      expect((error as Error).message).toMatch(/no loaded policy is named "min-trsut"/);
+      expect(error).toBeInstanceOf(KestConfigurationError);
+      expect(error).toMatchObject({ reason: 'unknown_policy', tier: 'function' });
       expect(exported).toBe(0);
+      await expect(late.ready()).rejects.toMatchObject({ reason: 'unknown_policy' });
     } finally {
       resetConfiguration();
     }

@@ -75,7 +75,10 @@ export function register(program: Command, context: CommandContext): void {
   program
     .command('viz')
     .description('draw a lineage DAG: self-contained HTML viewer, Mermaid or Graphviz DOT')
-    .argument('<input>', 'passport.json, spans file (JSON lines / OTLP/JSON) or SQLite span database')
+    .argument(
+      '<input>',
+      'passport.json, spans file (JSON lines / OTLP/JSON / OTLP protobuf) or SQLite span database',
+    )
     .option('--format <format>', 'html | mermaid | dot', 'html')
     .option('-o, --output <file>', 'write here instead of stdout')
     .option('--trace <id>', 'only this trace')

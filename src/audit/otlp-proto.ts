@@ -18,6 +18,7 @@
 import { closeSync, openSync, readSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { KestConfigurationError } from '../errors.js';
+import { missingPeerError, type OptionalPeer } from '../peers.js';
 import { KestTelemetryError } from '../telemetry/errors.js';
 import type { SpanRecord } from '../telemetry/record.js';
 import { fromOtlpJson } from './otlp-json.js';
@@ -141,16 +142,14 @@ export interface OtlpTraceCodec {
 let codec: OtlpTraceCodec | undefined;
 
 /** Optional peers, loaded on use; a missing one is a configuration error naming the install. */
-export function requireOptional<T>(name: string, purpose: string): T {
+export function requireOptional<T>(name: OptionalPeer, purpose: string): T {
   try {
     return createRequire(import.meta.url)(name) as T;
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND') {
-      throw new KestConfigurationError(`${purpose} needs the optional peer ${name}: npm install ${name}`, {
-        cause: err,
-      });
-    }
-    throw new KestTelemetryError(`cannot load ${name}: ${(err as Error).message}`, { cause: err });
+    throw (
+      missingPeerError(err, `${purpose} needs`, [name]) ??
+      new KestTelemetryError(`cannot load ${name}: ${(err as Error).message}`, { cause: err })
+    );
   }
 }
 

@@ -12,7 +12,7 @@ import { BAGGAGE_KEY } from '../../src/wire/constants.js';
 import { buildPassport, workloads } from '../support/chain.js';
 import { type RedisServer, startRedisServer } from '../support/redis.js';
 import { type RedisCluster, startRedisCluster } from '../support/redis-cluster.js';
-import { baggageFor, get, startProbe } from './helpers.js';
+import { baggageFor, get, getMany, startProbe } from './helpers.js';
 
 const { ids, trust } = workloads(3);
 const AUD = ids[2]!.getWorkloadId();
@@ -80,10 +80,10 @@ describe.each(['redis-server', 'Redis Cluster'] as const)('RedisReplayStore on %
         }),
       });
       const distinct = await Promise.all(Array.from({ length: 1000 }, headersOf));
-      const admitted = await Promise.all(distinct.map((h) => get(probe.service.url, h)));
+      const admitted = await getMany(probe.service.url, distinct);
       expect(admitted.filter((r) => r.status === 200)).toHaveLength(1000);
       const one = await headersOf();
-      const copies = await Promise.all(Array.from({ length: 1000 }, () => get(probe.service.url, one)));
+      const copies = await getMany(probe.service.url, Array(1000).fill(one));
       expect(copies.filter((r) => r.status === 200)).toHaveLength(1);
       expect(copies.filter((r) => r.body.reason === 'replayed')).toHaveLength(999);
       expect(probe.runs).toBe(1001);

@@ -35,6 +35,10 @@ export default defineConfig({
     testTimeout: 20_000,
     hookTimeout: 30_000,
     pool: 'forks',
+    // Transformed sources are kept in node_modules/.experimental-vitest-cache between runs (keyed by
+    // content and path): ~1.7 s less transform per run. After editing the plugin above, run
+    // `npx vitest --clearCache` (the cache key does not cover plugin code).
+    experimental: { fsModuleCache: true },
     projects: [
       {
         // One worker runs these files one after another and keeps the modules it loaded (the sources,

@@ -44,7 +44,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 const SELF = fileURLToPath(import.meta.url);
 const REPO_ROOT = resolve(dirname(SELF), '..');
 const ESBUILD_PACKAGE = createRequire(import.meta.url).resolve('esbuild/package.json');
-const MANIFEST_VERSION = 2;
+const MANIFEST_VERSION = 3;
 const STALE_BUILD_MS = 10 * 60_000;
 
 const sha256 = (data) => createHash('sha256').update(data).digest('hex');
@@ -83,9 +83,13 @@ function readManifest(path) {
   }
 }
 
-/** The bundle the manifest names, if it is `entry`'s and each input still has its recorded content. */
+/**
+ * The bundle the manifest names, if it is `entry`'s, was built under this root (a bundle holds its
+ * sources' absolute URLs, and a cache copied with node_modules from another checkout would run that
+ * checkout's files) and each input still has its recorded content.
+ */
 function currentBundle(root, dir, manifest, entry) {
-  if (manifest?.entry !== relative(root, entry)) return undefined;
+  if (manifest?.entry !== relative(root, entry) || manifest.root !== root) return undefined;
   for (const [path, hash] of Object.entries(manifest.inputs)) {
     if (hashFile(resolve(root, path)) !== hash) return undefined;
   }
@@ -160,6 +164,7 @@ async function build(root, dir, entry) {
   for (const path of [...listed, ...implicitInputs(root)]) inputs[relative(root, path)] = hashFile(path);
   const manifest = {
     version: MANIFEST_VERSION,
+    root,
     entry: relative(root, entry),
     build: id,
     main: 'main.mjs',

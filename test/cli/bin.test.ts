@@ -1,24 +1,35 @@
 /**
- * The `kest` bin as a real process (node --import tsx src/cli/main.ts, also through a symlink as
+ * The `kest` bin as a real process (started as `npm run kest` starts it, also through a symlink as
  * npm installs it): the process exit code is run()'s. Everything else is tested in-process.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildPassport, workloads } from '../support/chain.js';
+import { buildKestBin, KEST_ENTRY, kestArgv, ROOT } from '../support/kest-bin.js';
 
-const ROOT = new URL('../..', import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), 'kest-bin-'));
+/**
+ * The symlink lives at a fixed path under the runner's cache (not in `dir`): the runner caches one
+ * bundle per entry path, so a fresh path per run would leave a bundle behind each time.
+ */
+const link = join(ROOT, 'node_modules/.cache/kest-bin-test/kest');
+beforeAll(async () => {
+  mkdirSync(join(link, '..'), { recursive: true });
+  rmSync(link, { force: true });
+  symlinkSync(KEST_ENTRY, link);
+  await Promise.all([buildKestBin(), buildKestBin(link)]);
+});
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function bin(
-  script: string,
+  entry: string,
   args: string[],
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
+    const child = spawn(process.execPath, kestArgv(args, entry), {
       cwd: ROOT,
       env: { ...process.env, KEST_LOG_LEVEL: 'silent', NO_COLOR: '1' },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -40,12 +51,10 @@ describe('kest bin', () => {
     const jwks = join(dir, 'jwks.json');
     writeFileSync(file, passport.serialize());
     writeFileSync(jwks, JSON.stringify(ids[0]!.getPublicJwks()));
-    const link = join(dir, 'kest');
-    symlinkSync(join(ROOT, 'src/cli/main.ts'), link);
     const [valid, invalid, usage] = await Promise.all([
       bin(link, ['verify', file, '--jwks', jwks]),
-      bin('src/cli/main.ts', ['verify', '-', '--jwks', jwks]),
-      bin('src/cli/main.ts', ['frobnicate']),
+      bin(KEST_ENTRY, ['verify', '-', '--jwks', jwks]),
+      bin(KEST_ENTRY, ['frobnicate']),
     ]);
     expect(valid).toMatchObject({ code: 0, stderr: '' });
     expect(valid.stdout).toMatch(/^VALID: 1 entry/);
@@ -57,7 +66,9 @@ describe('kest bin', () => {
 
   it('importing the bin module runs nothing', async () => {
     const saved = process.exitCode;
-    await import('../../src/cli/main.js');
+    // A query of its own: evaluated here even if another file in this worker imported it before.
+    const fresh: string = '../../src/cli/main.js?fresh';
+    await import(fresh);
     expect(process.exitCode).toBe(saved);
   });
 });

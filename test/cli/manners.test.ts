@@ -1,6 +1,6 @@
 /**
  * Issue 16 item 6 (CLI manners) and issue 14 item 4 (hostile files): in-process where possible, a
- * real process for EPIPE and /dev/zero.
+ * real process (started as `npm run kest` starts it) for EPIPE and /dev/zero.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -9,14 +9,15 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spansOfPassport, writeLines } from '../audit/run.js';
 import { buildPassport, workloads } from '../support/chain.js';
+import { buildKestBin, kestShell, ROOT } from '../support/kest-bin.js';
 import { kest } from './kest.js';
 
-const ROOT = new URL('../..', import.meta.url).pathname;
 let dir: string;
 let spansFile: string;
 let jwksFile: string;
 
 beforeAll(async () => {
+  const built = buildKestBin();
   dir = mkdtempSync(join(tmpdir(), 'kest-manners-'));
   const { ids } = workloads(1, 'spiffe://manners.kest/svc');
   const hops = Array.from({ length: 60 }, (_, i) => ({
@@ -29,6 +30,7 @@ beforeAll(async () => {
   writeLines(spansFile, spansOfPassport(passport.entries.map((e) => e.jws)));
   jwksFile = join(dir, 'jwks.json');
   writeFileSync(jwksFile, JSON.stringify(ids[0]!.getPublicJwks()));
+  await built;
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -48,7 +50,7 @@ function shell(script: string): Promise<{ code: number | null; stdout: string; s
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
 }
-const KEST = `${JSON.stringify(process.execPath)} --import tsx src/cli/main.ts`;
+const KEST = kestShell();
 
 describe('kest audit manners', () => {
   it('--summary prints one line per trace and the totals', async () => {
@@ -96,7 +98,8 @@ describe('kest detect --spiffe-id', () => {
   });
 });
 
-describe('a real kest process', () => {
+// Independent processes (own pipes, shared inputs only read): run side by side.
+describe.concurrent('a real kest process', () => {
   it('exits 0 quietly when the reader of stdout goes away (| head)', async () => {
     const r = await shell(
       `${KEST} audit ${spansFile} --jwks ${jwksFile} --workers 0 --json | head -c 10 >/dev/null; echo "exit=\${PIPESTATUS[0]}"`,

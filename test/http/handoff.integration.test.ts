@@ -12,7 +12,7 @@ import { MemoryReplayStore, type ReplayStore, signHandoff } from '../../src/http
 import { configure, type Passport, resetConfiguration, silentLogger } from '../../src/index.js';
 import { BAGGAGE_KEY, LABEL } from '../../src/wire/constants.js';
 import { buildPassport, workloads } from '../support/chain.js';
-import { baggageFor, get, type Probe, startProbe } from './helpers.js';
+import { baggageFor, get, getMany, type Probe, startProbe } from './helpers.js';
 
 beforeAll(() => configure({ logger: silentLogger }));
 afterAll(() => resetConfiguration());
@@ -173,10 +173,10 @@ describe.each(FRAMEWORKS)('handoff at the %s ingress', (framework) => {
         headersFor(passport, await signHandoff(ids[1]!, passport, AUD)),
       ),
     );
-    const ok = await Promise.all(distinct.map((h) => get(probe.service.url, h)));
+    const ok = await getMany(probe.service.url, distinct);
     expect(ok.filter((r) => r.status === 200)).toHaveLength(1000);
     const one = await headersFor(passport, await signHandoff(ids[1]!, passport, AUD));
-    const copies = await Promise.all(Array.from({ length: 1000 }, () => get(probe.service.url, one)));
+    const copies = await getMany(probe.service.url, Array(1000).fill(one));
     expect(copies.filter((r) => r.status === 200)).toHaveLength(1);
     expect(copies.filter((r) => r.status === 401 && r.body.reason === 'replayed')).toHaveLength(999);
     expect(probe.runs).toBe(1001);

@@ -89,6 +89,19 @@ describe('scripts/run-ts.mjs', () => {
     expect(run((await ensureBundle('main.ts', opts)).main)).toMatch(/^fixed /);
   });
 
+  it('never reuses a bundle built under another root (a cache copied with its node_modules)', async () => {
+    const files = { 'main.ts': MAIN, 'lib/msg.ts': "export const msg = 'one';\n" };
+    const a = tree(files);
+    const b = tree(files);
+    // Same sources, one cache: as in a worktree whose node_modules was copied from another checkout.
+    await ensureBundle('main.ts', { root: a.root, cacheDir: a.cacheDir });
+    const inB = await ensureBundle('main.ts', { root: b.root, cacheDir: a.cacheDir });
+    expect(inB.built).toBe(true);
+    // Its sources' import.meta.url are b's own (a's bundle would read policies/, the audit worker … from a).
+    expect(run(inB.main)).toBe(`one ${pathToFileURL(join(b.root, 'main.ts')).href}`);
+    expect((await ensureBundle('main.ts', { root: b.root, cacheDir: a.cacheDir })).built).toBe(false);
+  });
+
   it('an entry that does not exist is an error', async () => {
     const t = tree({});
     await expect(ensureBundle('nope.ts', { root: t.root, cacheDir: t.cacheDir })).rejects.toThrow(

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { KestIdentityError } from '../../src/errors.js';
 import { OIDCIdentity } from '../../src/identity/oidc.js';
 import { JwksTrustSource } from '../../src/keys/jwks.js';
@@ -11,6 +11,7 @@ import { AutoDetector } from '../../src/spiffe/autodetect.js';
 import { DevAgent, SpiffeBundle } from '../../src/spiffe/index.js';
 import { SPIREProvider } from '../../src/spiffe/spire.js';
 import { SpiffeTrustSource } from '../../src/spiffe/trust-source.js';
+import { buildKestBin, kestArgv } from '../support/kest-bin.js';
 import { ChainBuilder, socketDir } from './helpers.js';
 
 const cleanups: (() => unknown)[] = [];
@@ -126,8 +127,9 @@ describe('AutoDetector', () => {
 });
 
 describe('CLI: kest dev-agent and kest detect (child processes)', () => {
+  beforeAll(() => buildKestBin());
   const run = (args: string[], env: NodeJS.ProcessEnv = {}) =>
-    spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'fixtures/cli.ts'), ...args], {
+    spawn(process.execPath, kestArgv(args), {
       env: { ...process.env, KEST_LOG_LEVEL: 'silent', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

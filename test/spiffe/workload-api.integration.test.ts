@@ -150,15 +150,18 @@ describe('Workload API over a Unix socket (dev agent)', () => {
   });
 
   it('agent down at start: identity error, no provider', async () => {
-    await expect(
-      SPIREProvider.connect({ address: `unix://${dir.socket}`, startTimeoutMs: 300 }),
-    ).rejects.toBeInstanceOf(KestIdentityError);
-    await expect(
-      X509Source.create({ address: `unix://${dir.socket}`, startTimeoutMs: 300 }),
-    ).rejects.toMatchObject({
-      code: 'ERR_SPIFFE',
-      reason: 'workload_api',
-    });
+    // Both wait out their start timeout: side by side.
+    await Promise.all([
+      expect(
+        SPIREProvider.connect({ address: `unix://${dir.socket}`, startTimeoutMs: 300 }),
+      ).rejects.toBeInstanceOf(KestIdentityError),
+      expect(
+        X509Source.create({ address: `unix://${dir.socket}`, startTimeoutMs: 300 }),
+      ).rejects.toMatchObject({
+        code: 'ERR_SPIFFE',
+        reason: 'workload_api',
+      }),
+    ]);
   });
 
   it('agent dies later: signing continues until the SVID expires, then fails closed', async () => {

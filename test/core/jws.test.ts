@@ -14,6 +14,7 @@ import {
   verifyJwsSignature,
 } from '../../src/entry/index.js';
 import { KestJWSError } from '../../src/index.js';
+import { verifyJwsSignatureOffLoop } from '../../src/wire/jws.js';
 
 // RFC 8037 appendix A.1/A.2/A.4.
 const RFC8037 = {
@@ -82,6 +83,24 @@ describe('sign/verify round trips', () => {
     expect(parsed.signature.length).toBe(64);
     verifyJwsSignature(parsed, p256.publicKey);
     await compactVerify(jws, await importJWK(p256.publicKey.export({ format: 'jwk' }), 'ES256'));
+  });
+
+  it('off the event loop: the same verdicts, as rejected promises with the same codes', async () => {
+    for (const [key, pub] of [
+      [ed.privateKey, ed.publicKey],
+      [p256.privateKey, p256.publicKey],
+    ] as const) {
+      const parsed = parseJws(signJws(payload, key));
+      await expect(verifyJwsSignatureOffLoop(parsed, pub)).resolves.toBeUndefined();
+      const bad = { ...parsed, signature: Buffer.from(parsed.signature).fill(7, 0, 8) };
+      await expect(verifyJwsSignatureOffLoop(bad, pub)).rejects.toMatchObject({
+        code: 'ERR_JWS_SIGNATURE_INVALID',
+      });
+    }
+    // A key of another algorithm is refused before any work, as a rejection (not a throw).
+    const edJws = parseJws(signJws(payload, ed.privateKey));
+    const pending = verifyJwsSignatureOffLoop(edJws, p256.publicKey);
+    await expect(pending).rejects.toMatchObject({ code: 'ERR_JWS_ALG_KEY_MISMATCH' });
   });
 
   it('algForKey: Ed25519 → EdDSA, P-256 → ES256, others refused', () => {

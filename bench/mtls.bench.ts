@@ -23,14 +23,8 @@ import express from 'express';
 import Fastify from 'fastify';
 import { Hono } from 'hono';
 import { Agent, type Dispatcher, request } from 'undici';
-import {
-  authorizeID,
-  DevAgent,
-  derToPem,
-  SpiffeTlsServer,
-  spiffeUndiciAgent,
-  X509Source,
-} from '../src/spiffe/index.js';
+import { authorizeID, DevAgent, derToPem, SpiffeTlsServer, X509Source } from '../src/spiffe/index.js';
+import { spiffeUndiciAgent } from '../src/spiffe/undici.js';
 import { type ResultRow, samplesRow, writeResults } from './result.js';
 
 type Transport = 'http' | 'tls' | 'mtls';

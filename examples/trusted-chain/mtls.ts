@@ -11,8 +11,8 @@ import type { Server as HttpsServer } from 'node:https';
 import { type Agent, fetch as undiciFetch } from 'undici';
 import type { KestSpiffeError } from '../../src/spiffe/errors.js';
 import { authorizeID } from '../../src/spiffe/tls/authorize.js';
-import { spiffeUndiciAgent } from '../../src/spiffe/tls/client.js';
 import { SpiffeTlsServer } from '../../src/spiffe/tls/server.js';
+import { spiffeUndiciAgent } from '../../src/spiffe/tls/undici.js';
 import type { X509Source } from '../../src/spiffe/x509source.js';
 
 /** How one hop is reached and how it calls the next (HopConfig's `https` and `fetch`). */

@@ -53,12 +53,7 @@ export {
   authorizeOneOf,
   type PeerAuthorizer,
 } from './tls/authorize.js';
-export {
-  type SpiffeConnectorOptions,
-  SpiffeHttpsAgent,
-  spiffeConnector,
-  spiffeUndiciAgent,
-} from './tls/client.js';
+export { SpiffeHttpsAgent } from './tls/client.js';
 export type { MtlsOptions, MtlsSource } from './tls/material.js';
 export {
   type PeerCarrier,

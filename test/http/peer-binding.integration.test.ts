@@ -24,9 +24,9 @@ import {
   authorizeOneOf,
   type KestSpiffeError,
   SpiffeTlsServer,
-  spiffeUndiciAgent,
   type X509Source,
 } from '../../src/spiffe/index.js';
+import { spiffeUndiciAgent } from '../../src/spiffe/undici.js';
 import { MockIdentityProvider } from '../../src/testing/index.js';
 import { type Agents, rawGet, startAgents } from '../spiffe/mtls-fixture.js';
 import { buildPassport } from '../support/chain.js';

@@ -48,6 +48,7 @@ const expected: Record<string, string[]> = {
     'OIDCIdentity',
   ],
   './spiffe/id': ['SpiffeId', 'TrustDomain', 'isSpiffeId'],
+  './spiffe/undici': ['spiffeUndiciAgent', 'spiffeConnector'],
   './policy': ['OPAPolicyEngine', 'CedarAgentEngine', 'CedarPolicyEngine', 'TieredPolicyEngine'],
   './cedar': ['CedarLocalEngine'],
   './propagation': [

@@ -14,10 +14,10 @@ import {
   BundleSet,
   peerVerification,
   SpiffeTlsServer,
-  spiffeUndiciAgent,
   type X509Source,
   type X509SVID,
 } from '../../src/spiffe/index.js';
+import { spiffeUndiciAgent } from '../../src/spiffe/undici.js';
 import { type Agents, closeServer, listen, nextUpdate, rawGet, startAgents } from './mtls-fixture.js';
 
 let agents: Agents;

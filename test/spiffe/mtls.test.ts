@@ -19,9 +19,9 @@ import {
   peerSpiffeId,
   SpiffeHttpsAgent,
   SpiffeTlsServer,
-  spiffeUndiciAgent,
   type X509Source,
 } from '../../src/spiffe/index.js';
+import { spiffeUndiciAgent } from '../../src/spiffe/undici.js';
 import { type Agents, type Credentials, closeServer, listen, rawGet, startAgents } from './mtls-fixture.js';
 
 let agents: Agents;

@@ -5,18 +5,16 @@
  * error. Each new connection re-reads the source, so a rotated SVID or bundle is used at once;
  * kept-alive connections finish with the material they were opened with.
  *
- *   const dispatcher = spiffeUndiciAgent(source, { authorize: authorizeID('spiffe://example.org/orders') });
- *   await fetch('https://127.0.0.1:8443/', { dispatcher });          // undici / Node's fetch
  *   const httpsAgent = new SpiffeHttpsAgent(source, { authorize });   // axios, node:https
+ *
+ * The undici side (spiffeUndiciAgent, spiffeConnector) is in ./undici.ts, exported as
+ * `kest/spiffe/undici`: its declarations name undici's types, which `kest/spiffe` must not need.
  */
 
 import type { RequestOptions } from 'node:http';
 import { Agent as HttpsAgent, type AgentOptions as HttpsAgentOptions } from 'node:https';
-import { createRequire } from 'node:module';
 import type { Duplex } from 'node:stream';
 import { type ConnectionOptions, type PeerCertificate, connect as tlsConnect } from 'node:tls';
-import type { Agent, buildConnector } from 'undici';
-import { missingPeerError } from '../../peers.js';
 import { KestSpiffeError } from '../errors.js';
 import {
   MaterialCache,
@@ -27,20 +25,8 @@ import {
   verifyPeer,
 } from './material.js';
 
-// undici is an optional peer dependency: loaded on first use, so `kest/spiffe` works without it.
-type Undici = typeof import('undici');
-let undici: Undici | undefined;
-function loadUndici(): Undici {
-  try {
-    undici ??= createRequire(import.meta.url)('undici') as Undici;
-  } catch (err) {
-    throw missingPeerError(err, 'spiffeUndiciAgent and spiffeConnector need', ['undici']) ?? err;
-  }
-  return undici;
-}
-
 /** tls.connect options that present the current SVID and SPIFFE-verify the server. */
-function connectOptions(material: TlsMaterial, options: MtlsOptions): ConnectionOptions {
+export function connectOptions(material: TlsMaterial, options: MtlsOptions): ConnectionOptions {
   return {
     secureContext: material.secureContext,
     rejectUnauthorized: true,
@@ -56,57 +42,11 @@ function connectOptions(material: TlsMaterial, options: MtlsOptions): Connection
   };
 }
 
-function checkedOptions(options: MtlsOptions, who: string): MtlsOptions {
+export function checkedOptions(options: MtlsOptions, who: string): MtlsOptions {
   if (typeof options?.authorize !== 'function') {
     throw new KestSpiffeError('unauthorized_peer', `${who} needs an authorize function (e.g. authorizeID)`);
   }
   return options;
-}
-
-export interface SpiffeConnectorOptions extends MtlsOptions {
-  /** TCP + TLS connect timeout (ms). Default 10000 (undici's). */
-  timeout?: number;
-}
-
-/** An undici connector (`new Agent({ connect })`, `new Client(url, { connect })`). */
-export function spiffeConnector(
-  source: MtlsSource,
-  options: SpiffeConnectorOptions,
-): buildConnector.connector {
-  checkedOptions(options, 'spiffeConnector');
-  const build = loadUndici().buildConnector; // now, not at the first connection: a missing peer is a setup error
-  const cache = new MaterialCache(source, options.federatedBundles);
-  let built: { generation: string; connector: buildConnector.connector } | undefined;
-  return (opts, callback) => {
-    let material: TlsMaterial;
-    try {
-      material = cache.current();
-    } catch (err) {
-      callback(err as Error, null);
-      return;
-    }
-    if (built?.generation !== material.generation) {
-      built = {
-        generation: material.generation,
-        connector: build({
-          ...connectOptions(material, options),
-          maxCachedSessions: 0,
-          ...(options.timeout === undefined ? {} : { timeout: options.timeout }),
-          // node:tls option types mark absent members `| undefined`; undici's BuildOptions does not.
-        } as Parameters<ReturnType<typeof loadUndici>['buildConnector']>[0]),
-      };
-    }
-    built.connector(opts, callback);
-  };
-}
-
-/** An undici Agent (a fetch/undici dispatcher; compose Kest's interceptor onto it) over SPIFFE mTLS. */
-export function spiffeUndiciAgent(
-  source: MtlsSource,
-  options: SpiffeConnectorOptions & { agent?: Omit<Agent.Options, 'connect'> },
-): Agent {
-  const { Agent: UndiciAgent } = loadUndici();
-  return new UndiciAgent({ ...options.agent, connect: spiffeConnector(source, options) });
 }
 
 /** An https.Agent (node:https, axios `httpsAgent`) over SPIFFE mTLS. */

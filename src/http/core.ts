@@ -42,6 +42,8 @@ export class KestHttpCore {
   readonly #restored: RestoredPassports | undefined;
   readonly #bindPeer: boolean;
   readonly #handoff: HandoffGate;
+  /** Restorations under way, by restored-passport key: what a concurrent copy waits for. */
+  readonly #inflight = new Map<string, Promise<void>>();
   #verifier: PassportVerifier | undefined;
   /** What the current verifier was built from (configure() / the deployment may change them). */
   #built: { trust: TrustSource; sanitizers: unknown; evaluator: unknown; roots: unknown } | undefined;
@@ -170,29 +172,7 @@ export class KestHttpCore {
     const members =
       ref?.members ?? parseBaggageMembers(headerRaw(headers, BAGGAGE_HEADER), this.#options.baggageLimits);
     const chainTip = members[BAGGAGE_KEY.chainTip];
-    const key = this.#restored && !ref ? RestoredPassports.key(members) : undefined;
-    const slot = this.#restored?.get(key, chainTip);
-    let passport: Passport;
-    let report: VerificationReport | undefined;
-    if (slot) {
-      const verifier = this.verifier();
-      if (keptUnder(slot, verifier, this.#stamp(verifier))) {
-        // A fresh Passport per request: what this request appends stays its own.
-        passport = Passport.fromSignedEntries(slot.entries);
-        report = { ...slot.report, passport };
-      } else {
-        // Kept under another verifier, epoch or generation: verify again (the keys may be gone).
-        this.#restored?.delete((key as RestoredKey).id);
-        passport = Passport.fromSignedEntries(slot.entries);
-        report = await this.#verify(verifier, passport, chainTip, key);
-      }
-    } else {
-      const cache = this.#options.cache ?? getConfiguration().cache;
-      passport = ref
-        ? await restoreReference(ref, this.#manager, { ...(cache ? { cache } : {}) })
-        : await this.#manager.restore(members, cache);
-      if (passport.length > 0) report = await this.#verify(this.verifier(), passport, chainTip, key);
-    }
+    const { passport, report } = await this.#lineage(members, chainTip, ref);
     if (passport.length === 0 && this.#options.requirePassport) throw new KestMissingPassportError();
     let bound = false;
     if (passport.length > 0) {
@@ -217,6 +197,60 @@ export class KestHttpCore {
         ? parseTraceparent(header(headers, 'traceparent'))
         : undefined;
     return { passport, report, upstream: readUpstreamIdentity(members), validated, remoteSpan, bound };
+  }
+
+  /**
+   * Restore and verify the passport, or take it from the restored-passport cache. Requests that
+   * arrive together with the same passport bytes wait for the first one's verification and then
+   * take the cache (a burst of N copies costs one verification, not N); a waiter whose leader
+   * failed, or whose bytes differ, restores and verifies on its own: waiting never admits anything.
+   */
+  async #lineage(
+    members: Readonly<Record<string, string>>,
+    chainTip: string | undefined,
+    ref: ReturnType<typeof parseReferenceBaggage> | undefined,
+  ): Promise<{ passport: Passport; report: VerificationReport | undefined }> {
+    const key = this.#restored && !ref ? RestoredPassports.key(members) : undefined;
+    const pending = key && this.#inflight.get(key.id);
+    if (pending) await pending;
+    const slot = this.#restored?.get(key, chainTip);
+    if (slot) {
+      const verifier = this.verifier();
+      // A fresh Passport per request: what this request appends stays its own.
+      const passport = Passport.fromSignedEntries(slot.entries);
+      if (keptUnder(slot, verifier, this.#stamp(verifier)))
+        return { passport, report: { ...slot.report, passport } };
+      // Kept under another verifier, epoch or generation: verify again (the keys may be gone).
+      this.#restored?.delete((key as RestoredKey).id);
+      return { passport, report: await this.#verify(verifier, passport, chainTip, key) };
+    }
+    const work = this.#restoreAndVerify(members, chainTip, ref, key);
+    if (key && !this.#inflight.has(key.id)) {
+      const settled = work.then(
+        () => undefined,
+        () => undefined,
+      );
+      this.#inflight.set(key.id, settled);
+      void settled.then(() => {
+        if (this.#inflight.get(key.id) === settled) this.#inflight.delete(key.id);
+      });
+    }
+    return work;
+  }
+
+  async #restoreAndVerify(
+    members: Readonly<Record<string, string>>,
+    chainTip: string | undefined,
+    ref: ReturnType<typeof parseReferenceBaggage> | undefined,
+    key: RestoredKey | undefined,
+  ): Promise<{ passport: Passport; report: VerificationReport | undefined }> {
+    const cache = this.#options.cache ?? getConfiguration().cache;
+    const passport = ref
+      ? await restoreReference(ref, this.#manager, { ...(cache ? { cache } : {}) })
+      : await this.#manager.restore(members, cache);
+    const report =
+      passport.length > 0 ? await this.#verify(this.verifier(), passport, chainTip, key) : undefined;
+    return { passport, report };
   }
 
   async #verify(

@@ -242,3 +242,47 @@ describe('keyed by the declared chain tip, served only for the exact same bytes'
     }
   });
 });
+
+describe('a burst of one new passport costs one verification (single flight)', () => {
+  const { ids, trust } = workloads(3);
+
+  it('50 concurrent copies: one verify, 50 admissions, each with its own Passport', async () => {
+    const core = new KestHttpCore({ trust });
+    const verify = vi.spyOn(core.verifier(), 'verify');
+    const p = await buildPassport([{ identity: ids[0]! }, { identity: ids[1]! }, { identity: ids[2]! }]);
+    const baggage = await baggageFor(p);
+    const admitted = await Promise.all(Array.from({ length: 50 }, () => core.admit({ baggage })));
+    expect(verify).toHaveBeenCalledTimes(1);
+    expect(admitted.map((a) => a.passport.tipHash)).toEqual(Array(50).fill(p.tipHash));
+    expect(new Set(admitted.map((a) => a.passport)).size).toBe(50);
+  });
+
+  it('waiters never inherit a verdict: a failed leader, and other bytes under the same tip, verify on their own', async () => {
+    const stranger = workloads(1, 'spiffe://stranger.example/svc').ids[0]!;
+    const core = new KestHttpCore({ trust });
+    const verify = vi.spyOn(core.verifier(), 'verify');
+    const bad = await baggageFor(await buildPassport([{ identity: stranger }]));
+    const results = await Promise.allSettled(Array.from({ length: 5 }, () => core.admit({ baggage: bad })));
+    expect(results.every((r) => r.status === 'rejected')).toBe(true);
+    // Nothing was kept, so every copy was verified (and refused) by itself.
+    expect(verify).toHaveBeenCalledTimes(5);
+    // Other bytes under the same declared tip (one signature character changed): refused while the
+    // real one, sent at the same moment, is admitted.
+    const good = await buildPassport([{ identity: ids[0]! }]);
+    const goodBaggage = await baggageFor(good);
+    const [jws] = good.toJSON() as [string];
+    const at = jws.length - 10;
+    const swapped = `${jws.slice(0, at)}${jws[at] === 'A' ? 'B' : 'A'}${jws.slice(at + 1)}`;
+    const forged = goodBaggage.replace(
+      encodeURIComponent(JSON.stringify([jws])),
+      encodeURIComponent(JSON.stringify([swapped])),
+    );
+    expect(forged).not.toBe(goodBaggage);
+    const [ok, refused] = await Promise.allSettled([
+      core.admit({ baggage: goodBaggage }),
+      core.admit({ baggage: forged }),
+    ]);
+    expect(ok.status).toBe('fulfilled');
+    expect(refused.status).toBe('rejected');
+  });
+});

@@ -80,7 +80,9 @@ export function loadSanitizers(path: string): SanitizerPolicy {
       cause: err,
     });
   }
-  return SanitizerPolicy.fromJSON(doc);
+  // Checked by the deployment file's schema, like --roots: an unknown key names the nearest valid one.
+  const file = Array.isArray(doc) ? { sanitizers: doc } : doc;
+  return new SanitizerPolicy([...parseDeploymentConfig(file, path).sanitizers]);
 }
 
 /**

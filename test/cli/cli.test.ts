@@ -199,6 +199,12 @@ describe('kest verify', () => {
     expect(stillStrict.code).toBe(1);
   });
 
+  const typoSanitizers = () => {
+    const file = join(dir, 'sanitizers-typo.json');
+    writeFileSync(file, JSON.stringify({ sanitizers: [{ principal: 'spiffe://x/y', may_remov: '*' }] }));
+    return file;
+  };
+
   it('exit 2 for usage and configuration errors', async () => {
     const cases: [string[], RegExp][] = [
       [['verify', passportFile], /--jwks/],
@@ -207,6 +213,10 @@ describe('kest verify', () => {
       [['verify', passportFile, '--jwks', join(dir, 'missing-jwks.json')], /JWKS/],
       [['verify', passportFile, '--jwks', join(keyDir('a'), 'kest-private.jwk.json')], /principal|private/],
       [['verify', passportFile, '--jwks', jwks(), '--sanitizers', jwks()], /sanitizers/],
+      [
+        ['verify', passportFile, '--jwks', jwks(), '--sanitizers', typoSanitizers()],
+        /unknown key "may_remov" in sanitizers\[0\]; did you mean "may_remove"\?/,
+      ],
       [['verify', passportFile, '--jwks', jwks(), '--bogus'], /unknown option/],
       [['frobnicate'], /unknown command/],
       [[], /Usage: kest/],

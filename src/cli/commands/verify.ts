@@ -16,7 +16,7 @@ import {
 } from '../../index.js';
 import { readPassportInput } from '../input.js';
 import { type CliIo, type CommandContext, EXIT } from '../io.js';
-import { loadRoots, SELF_ASSERTED_NOTE } from '../load-spans.js';
+import { loadRoots, loadSanitizers, SELF_ASSERTED_NOTE } from '../load-spans.js';
 import { PROFILE_HELP, profileOption } from '../profile.js';
 
 function readJsonFile(path: string, what: string, command: Command): unknown {
@@ -101,9 +101,7 @@ export function register(program: Command, context: CommandContext): void {
 function loadVerifier(options: VerifyCliOptions, command: Command): PassportVerifier {
   try {
     const trust = new JwksTrustSource(...options.jwks.map((f) => readJsonFile(f, 'JWKS', command)));
-    const sanitizers = options.sanitizers
-      ? SanitizerPolicy.fromJSON(readJsonFile(options.sanitizers, 'sanitizers file', command))
-      : new SanitizerPolicy();
+    const sanitizers = options.sanitizers ? loadSanitizers(options.sanitizers) : new SanitizerPolicy();
     return new PassportVerifier({
       trust,
       sanitizers,

@@ -104,11 +104,14 @@ async function decide(
   timeoutMs: number,
 ): Promise<Decision> {
   const tier = tierCtx.environment.policy_tier;
-  const decision = await withTimeout(
-    (signal) => engine.evaluate(payload.entry_id, names, tierCtx, { signal }),
-    timeoutMs,
-    `policy engine (${tier})`,
-  );
+  // A synchronous engine cannot be interrupted by a timer: no deadline machinery for it.
+  const decision = engine.evaluateSync
+    ? engine.evaluateSync(payload.entry_id, names, tierCtx)
+    : await withTimeout(
+        (signal) => engine.evaluate(payload.entry_id, names, tierCtx, { signal }),
+        timeoutMs,
+        `policy engine (${tier})`,
+      );
   if (typeof decision !== 'object' || decision === null || typeof decision.allow !== 'boolean') {
     throw new KestPolicyEngineError('policy engine returned no decision', 'malformed');
   }

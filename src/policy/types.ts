@@ -70,6 +70,17 @@ export interface PolicyEngine {
     options?: EvaluateOptions,
   ): Promise<PolicyDecision>;
   /**
+   * The same decision without a promise, for engines that decide synchronously in process (the
+   * local Cedar engine). The hook then calls it directly: a deadline timer cannot interrupt
+   * synchronous work anyway, so the timer, AbortController and promise race are skipped.
+   */
+  evaluateSync?(
+    entryId: string,
+    policyNames: readonly string[],
+    context: EvaluationContext,
+    options?: EvaluateOptions,
+  ): PolicyDecision;
+  /**
    * Engines that know their policies (local Cedar, OPA with a path map, ...) throw
    * KestConfigurationError (reason `unknown_policy`) for names they do not have, so a typo fails
    * when the hook is created or configure() is called instead of denying every call later. An

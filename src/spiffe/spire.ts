@@ -39,15 +39,16 @@ interface SvidHeaders {
   thumbprint: string;
 }
 
-export class SPIREProvider implements IdentityProvider {
-  readonly #source: SvidSource;
+/** `S`: the source's own type, so `connect()`'s X509Source can also feed a SpiffeTrustSource. */
+export class SPIREProvider<S extends SvidSource = SvidSource> implements IdentityProvider {
+  readonly #source: S;
   readonly #ownsSource: boolean;
   readonly #mode: 'compact' | 'full';
   readonly #now: () => number;
   // Headers are encoded once per SVID; rotation produces a new SVID object and new headers.
   readonly #headers = new WeakMap<X509SVID, SvidHeaders>();
 
-  constructor(source: SvidSource, options: SPIREProviderOptions & { ownsSource?: boolean } = {}) {
+  constructor(source: S, options: SPIREProviderOptions & { ownsSource?: boolean } = {}) {
     this.#source = source;
     this.#ownsSource = options.ownsSource ?? false;
     this.#mode = options.chainMode ?? 'compact';
@@ -58,7 +59,9 @@ export class SPIREProvider implements IdentityProvider {
    * Connect to the Workload API (SPIFFE_ENDPOINT_SOCKET or options.address) and wait for the first
    * SVID. An unreachable agent or no SVID within startTimeoutMs is a KestIdentityError.
    */
-  static async connect(options: X509SourceOptions & SPIREProviderOptions = {}): Promise<SPIREProvider> {
+  static async connect(
+    options: X509SourceOptions & SPIREProviderOptions = {},
+  ): Promise<SPIREProvider<X509Source>> {
     let source: X509Source;
     try {
       source = await X509Source.create(options);
@@ -70,8 +73,8 @@ export class SPIREProvider implements IdentityProvider {
     return new SPIREProvider(source, { ...options, ownsSource: true });
   }
 
-  /** The X509Source behind this provider, when it has one (for a SpiffeTrustSource's bundles). */
-  get source(): SvidSource {
+  /** The source behind this provider: after connect(), its X509Source (also a SpiffeTrustSource's bundles). */
+  get source(): S {
     return this.#source;
   }
 

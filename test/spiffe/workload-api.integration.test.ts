@@ -47,7 +47,7 @@ async function connect(
   agent: DevAgent,
   spiffeId = 'spiffe://example.org/svc/a',
   extra = {},
-): Promise<SPIREProvider> {
+): Promise<SPIREProvider<X509Source>> {
   const provider = await SPIREProvider.connect({ address: agent.address, spiffeId, ...extra });
   cleanups.push(() => provider.close());
   return provider;
@@ -65,6 +65,11 @@ describe('Workload API over a Unix socket (dev agent)', () => {
     const trust = SpiffeTrustSource.fromBundleFile('example.org', `${dir.dir}/bundle.json`);
     const report = await new PassportVerifier({ trust }).verify(b.entries);
     expect(report.principals).toEqual(['spiffe://example.org/svc/a']);
+    // The provider's own X509Source (typed as such) also serves a SpiffeTrustSource's bundles.
+    const own = new SpiffeTrustSource({ bundles: provider.source });
+    expect((await new PassportVerifier({ trust: own }).verify(b.entries)).principals).toEqual([
+      'spiffe://example.org/svc/a',
+    ]);
     expect(parseSignedEntry(b.entries[0]!).header.alg).toBe('ES256');
   });
 

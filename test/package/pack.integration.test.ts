@@ -133,6 +133,16 @@ describe('the packed package (integration)', () => {
     }
   });
 
+  it("kest/spiffe's declarations name no undici type (only kest/spiffe/undici's do)", () => {
+    const kestDir = join(consumer, 'node_modules', 'kest');
+    const declarations = packed.files.filter((f) => f.startsWith('dist/spiffe/') && f.endsWith('.d.ts'));
+    expect(declarations.length).toBeGreaterThan(10);
+    const naming = declarations.filter((f) =>
+      /from ['"]undici['"]|import\(['"]undici['"]\)/.test(readFileSync(join(kestDir, f), 'utf8')),
+    );
+    expect(naming.sort()).toEqual(['dist/spiffe/tls/undici.d.ts']);
+  });
+
   it('compiles every subpath and every docs snippet: strict, nodenext, skipLibCheck false, no better-sqlite3', () => {
     expect(snippets.filter((s) => ofDocs(s.file)).length).toBeGreaterThan(20);
     expect(diagnostics.filter(ofDocs)).toEqual([]);

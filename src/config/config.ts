@@ -18,6 +18,7 @@ import {
   loadDeploymentFromEnv,
   parseDeploymentConfig,
   parseRoots,
+  withEnvPlatformPolicies,
 } from './deployment.js';
 import { assertKnownPolicies } from './policies.js';
 import { assertSchema } from './schema.js';
@@ -134,9 +135,11 @@ function nextDeployment(options: KestConfigureOptions): DeploymentConfig | undef
       'deployment policies are already set; they cannot be replaced at run time',
     );
   }
-  return typeof options.deployment === 'string'
-    ? loadDeploymentFile(options.deployment)
-    : parseDeploymentConfig(options.deployment, 'configure({ deployment })');
+  return withEnvPlatformPolicies(
+    typeof options.deployment === 'string'
+      ? loadDeploymentFile(options.deployment)
+      : parseDeploymentConfig(options.deployment, 'configure({ deployment })'),
+  );
 }
 
 /**

@@ -153,6 +153,17 @@ export function loadDeploymentFile(path: string, label = 'deployment file'): Dep
 /** KEST_CONFIG (file) plus KEST_PLATFORM_POLICIES (comma list, added to the platform tier). */
 export function loadDeploymentFromEnv(env: NodeJS.ProcessEnv = process.env): DeploymentConfig {
   const base = env.KEST_CONFIG ? loadDeploymentFile(env.KEST_CONFIG, 'KEST_CONFIG file') : EMPTY_DEPLOYMENT;
+  return withEnvPlatformPolicies(base, env);
+}
+
+/**
+ * KEST_PLATFORM_POLICIES added to a deployment's platform tier, wherever the deployment came from
+ * (the KEST_CONFIG file or configure({ deployment })): an operator's policy is never dropped silently.
+ */
+export function withEnvPlatformPolicies(
+  base: DeploymentConfig,
+  env: NodeJS.ProcessEnv = process.env,
+): DeploymentConfig {
   const extra = (env.KEST_PLATFORM_POLICIES ?? '')
     .split(',')
     .map((s) => s.trim())

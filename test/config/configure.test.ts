@@ -221,3 +221,26 @@ describe('the KEST_CONFIG file: checked against the schema when it is read, at s
     );
   });
 });
+
+describe('KEST_PLATFORM_POLICIES adds to the platform tier wherever the deployment comes from', () => {
+  afterEach(() => {
+    delete process.env.KEST_PLATFORM_POLICIES;
+  });
+
+  it('configure({ deployment }) (an object or a file path) and the KEST_CONFIG file', () => {
+    process.env.KEST_PLATFORM_POLICIES = 'ops-extra, min-trust';
+    configure({ deployment: { platform_policies: ['min-trust'] } });
+    expect(getDeployment().platformPolicies).toEqual(['min-trust', 'ops-extra']);
+
+    resetConfiguration();
+    const file = join(dir, 'platform.yaml');
+    writeFileSync(file, 'platform_policies: [baseline]\n');
+    configure({ logger: silentLogger, deployment: file });
+    expect(getDeployment().platformPolicies).toEqual(['baseline', 'ops-extra', 'min-trust']);
+
+    resetConfiguration();
+    process.env.KEST_CONFIG = file;
+    configure({ logger: silentLogger });
+    expect(getDeployment().platformPolicies).toEqual(['baseline', 'ops-extra', 'min-trust']);
+  });
+});

@@ -222,55 +222,50 @@ export function signJws(
   return signWithEncodedHeader(encodeHeader({ ...header, alg }), payload, privateKey, alg);
 }
 
+type SignedParts = Pick<ParsedJws, 'header' | 'signingInput' | 'signature'>;
+
+/** node:crypto's verify arguments for a parsed JWS (the alg checked against the key first). */
+function verifyArgs(parsed: SignedParts, publicKey: KeyObject) {
+  const alg = parsed.header.alg;
+  assertKeyMatchesAlg(alg, publicKey);
+  const data = Buffer.from(parsed.signingInput, 'latin1');
+  return alg === 'EdDSA'
+    ? ([null, data, publicKey, parsed.signature] as const)
+    : (['sha256', data, { key: publicKey, dsaEncoding: 'ieee-p1363' as const }, parsed.signature] as const);
+}
+
+const checkFailed = (cause: unknown) =>
+  new KestJWSError('ERR_JWS_SIGNATURE_INVALID', 'signature check failed', { cause });
+const doesNotVerify = () => new KestJWSError('ERR_JWS_SIGNATURE_INVALID', 'signature does not verify');
+
+/** Verify the signature of a parsed JWS with a public key. Throws unless it verifies. */
+export function verifyJwsSignature(parsed: SignedParts, publicKey: KeyObject): void {
+  const [algorithm, data, key, signature] = verifyArgs(parsed, publicKey);
+  let ok: boolean;
+  try {
+    ok = cryptoVerify(algorithm, data, key, signature);
+  } catch (err) {
+    throw checkFailed(err);
+  }
+  if (!ok) throw doesNotVerify();
+}
+
 /**
  * verifyJwsSignature off the event loop: the check runs on libuv's thread pool (node:crypto's
  * callback form), so a hop that verifies one signature per request (the handoff) keeps serving
  * other requests meanwhile and uses a second core when it has one. Same checks, same errors.
  */
-export function verifyJwsSignatureOffLoop(
-  parsed: Pick<ParsedJws, 'header' | 'signingInput' | 'signature'>,
-  publicKey: KeyObject,
-): Promise<void> {
-  const alg = parsed.header.alg;
-  try {
-    assertKeyMatchesAlg(alg, publicKey);
-  } catch (err) {
-    return Promise.reject(err);
-  }
-  const data = Buffer.from(parsed.signingInput, 'latin1');
+export function verifyJwsSignatureOffLoop(parsed: SignedParts, publicKey: KeyObject): Promise<void> {
   return new Promise((resolve, reject) => {
-    const done = (err: Error | null, ok: boolean) => {
-      if (err)
-        reject(new KestJWSError('ERR_JWS_SIGNATURE_INVALID', 'signature check failed', { cause: err }));
-      else if (!ok) reject(new KestJWSError('ERR_JWS_SIGNATURE_INVALID', 'signature does not verify'));
-      else resolve();
-    };
+    const [algorithm, data, key, signature] = verifyArgs(parsed, publicKey); // throws → rejects
     try {
-      if (alg === 'EdDSA') cryptoVerify(null, data, publicKey, parsed.signature, done);
-      else
-        cryptoVerify('sha256', data, { key: publicKey, dsaEncoding: 'ieee-p1363' }, parsed.signature, done);
+      cryptoVerify(algorithm, data, key, signature, (err, ok) => {
+        if (err) reject(checkFailed(err));
+        else if (!ok) reject(doesNotVerify());
+        else resolve();
+      });
     } catch (err) {
-      reject(new KestJWSError('ERR_JWS_SIGNATURE_INVALID', 'signature check failed', { cause: err }));
+      reject(checkFailed(err));
     }
   });
-}
-
-/** Verify the signature of a parsed JWS with a public key. Throws unless it verifies. */
-export function verifyJwsSignature(
-  parsed: Pick<ParsedJws, 'header' | 'signingInput' | 'signature'>,
-  publicKey: KeyObject,
-): void {
-  const alg = parsed.header.alg;
-  assertKeyMatchesAlg(alg, publicKey);
-  const data = Buffer.from(parsed.signingInput, 'latin1');
-  let ok: boolean;
-  try {
-    ok =
-      alg === 'EdDSA'
-        ? cryptoVerify(null, data, publicKey, parsed.signature)
-        : cryptoVerify('sha256', data, { key: publicKey, dsaEncoding: 'ieee-p1363' }, parsed.signature);
-  } catch (err) {
-    throw new KestJWSError('ERR_JWS_SIGNATURE_INVALID', 'signature check failed', { cause: err });
-  }
-  if (!ok) throw new KestJWSError('ERR_JWS_SIGNATURE_INVALID', 'signature does not verify');
 }

@@ -66,18 +66,8 @@ export async function signHandoff(
   const iat = Math.floor((options.now ?? Date.now()) / 1000);
   const ttl = Math.max(1, Math.ceil((options.ttlMs ?? DEFAULT_HANDOFF_TTL_MS) / 1000));
   const claims: HandoffClaims = { tip: tip.hash, aud, iat, exp: iat + ttl, jti: newJti() };
-  const chains = chainsOf(passport);
+  const chains = passport.certificateChains();
   return signer.sign(canonicalBytes(claims), chains.size > 0 ? { knownChains: new Set(chains.keys()) } : {});
-}
-
-/** Certificate chains the passport carries (leaf x5t#S256 → x5c), for X.509-anchored principals. */
-function chainsOf(passport: Passport): Map<string, readonly string[]> {
-  const out = new Map<string, readonly string[]>();
-  for (const e of passport.entries) {
-    const t = e.header['x5t#S256'];
-    if (e.header.x5c && typeof t === 'string' && !out.has(t)) out.set(t, e.header.x5c);
-  }
-  return out;
 }
 
 /** The tip entry's principal, or undefined when a tip cannot sign handoffs. */
@@ -147,7 +137,7 @@ export async function verifyHandoff(
   const principal = tipPrincipal(passport) as string;
   let key: Awaited<ReturnType<TrustSource['resolveKey']>>;
   try {
-    const chains = chainsOf(passport);
+    const chains = passport.certificateChains();
     key = await trust.resolveKey({
       principal,
       header: parsed.header,

@@ -58,25 +58,13 @@ export async function signOrHalt(
   let bytes: Buffer;
   try {
     bytes = Buffer.from(canonicalize(payload), 'utf8');
-    const knownChains = start ? chainsOf(start) : undefined;
-    jws = await identity.sign(bytes, knownChains ? { knownChains } : undefined);
+    // Chains the passport already carries: the provider may omit x5c for them.
+    const chains = start?.certificateChains();
+    jws = await identity.sign(bytes, chains?.size ? { knownChains: new Set(chains.keys()) } : undefined);
   } catch (err) {
     throw new KestIdentityError(`${operation}: cannot sign the entry: ${(err as Error).message}`, {
       cause: err,
     });
   }
   return signedEntryFromPayload(jws, payload, bytes.toString('base64url'));
-}
-
-/** Certificate chains (x5t#S256) the passport already carries, so the provider may omit x5c. */
-function chainsOf(passport: Passport): Set<string> | undefined {
-  let out: Set<string> | undefined;
-  for (const e of passport.entries) {
-    const t = e.header['x5t#S256'];
-    if (e.header.x5c && typeof t === 'string') {
-      out ??= new Set();
-      out.add(t);
-    }
-  }
-  return out;
 }

@@ -205,6 +205,20 @@ export class Passport {
     return this.#byHash.get(hash);
   }
 
+  /**
+   * Certificate chains the entries carry, by leaf `x5t#S256` (first occurrence): what a signer may
+   * omit from its next header (compact SVID chains, docs/spec.md §10), and what a receiver resolves
+   * a handoff's `x5t#S256` against. Empty for key-anchored (JWKS) passports.
+   */
+  certificateChains(): Map<string, readonly string[]> {
+    const out = new Map<string, readonly string[]>();
+    for (const e of this.entries) {
+      const t = e.header['x5t#S256'];
+      if (e.header.x5c && typeof t === 'string' && !out.has(t)) out.set(t, e.header.x5c);
+    }
+    return out;
+  }
+
   /** A new passport with one more entry (passports in a context are immutable). */
   append(entry: string | SignedEntry): Passport {
     const parsed = typeof entry === 'string' ? parseOrThrow(entry, this.#jws.length, this.#profile) : entry;

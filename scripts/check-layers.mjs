@@ -42,14 +42,15 @@ export const KNOWN_CYCLE_FILES = new Set();
 const IMPORT_RE =
   /(?:^|\n)\s*(?:import|export)\b[^'";]*?from\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)|(?:^|\n)\s*import\s*['"]([^'"]+)['"]/g;
 
-function listTs(dir) {
+/** Every .ts source below `dir` (declarations excluded), sorted. Shared with check-sizes.mjs. */
+export function listTs(dir) {
   const out = [];
   for (const name of readdirSync(dir)) {
     const path = join(dir, name);
     if (statSync(path).isDirectory()) out.push(...listTs(path));
     else if (name.endsWith('.ts') && !name.endsWith('.d.ts')) out.push(path);
   }
-  return out;
+  return out.sort();
 }
 
 /** The layer folder of a file: its first path segment under src/, or a pseudo-folder for root files. */

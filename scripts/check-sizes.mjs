@@ -7,23 +7,15 @@
  *
  * Usage: node scripts/check-sizes.mjs [srcDir]   exit 0 when clean, 1 with one line per offender.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
+import { listTs } from './check-layers.mjs';
 
 export const MAX_FILE_LINES = 450;
 export const MAX_FUNCTION_LINES = 100;
 
-function listTs(dir) {
-  const out = [];
-  for (const name of readdirSync(dir)) {
-    const path = join(dir, name);
-    if (statSync(path).isDirectory()) out.push(...listTs(path));
-    else if (name.endsWith('.ts') && !name.endsWith('.d.ts')) out.push(path);
-  }
-  return out.sort();
-}
 
 /** A readable name for a function node: its own name, or the variable/property it is assigned to. */
 function nameOf(node, source) {

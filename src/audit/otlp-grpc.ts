@@ -19,7 +19,7 @@ import { OTLP_PROTO_LIMITS, otlpTraceCodec, requireOptional, spansFromOtlpProto 
 import {
   boundAddress,
   OTLP_RECEIVER_DEFAULTS,
-  type OtlpReceiverStats,
+  OtlpReceiver,
   type OtlpRefusal,
   OtlpSpanStore,
   parseListenAddress,
@@ -63,16 +63,12 @@ const CODES: Record<OtlpRefusal['kind'], number> = {
 };
 type Callback = (error: { code: number; details: string } | null, response?: object) => void;
 
-export class OtlpGrpcReceiver {
-  /** The address actually bound (`host:port`, the port resolved when 0 was asked). */
-  readonly address: string;
+export class OtlpGrpcReceiver extends OtlpReceiver {
   readonly #server: GrpcServer;
-  readonly #store: OtlpSpanStore;
 
   private constructor(server: GrpcServer, address: string, store: OtlpSpanStore) {
+    super(address, store);
     this.#server = server;
-    this.address = address;
-    this.#store = store;
   }
 
   /** Listen; resolves once the port is bound. */
@@ -134,15 +130,15 @@ export class OtlpGrpcReceiver {
 
   /** Keep a request's spans, or say why it is refused. */
   #accept(bytes: Buffer): OtlpRefusal | undefined {
-    const stopping = this.#store.stopping();
+    const stopping = this.store.stopping();
     if (stopping) return stopping;
     let spans: SpanRecord[];
     try {
-      spans = spansFromOtlpProto(bytes, `OTLP/gRPC export ${this.#store.nextNumber()}`);
+      spans = spansFromOtlpProto(bytes, `OTLP/gRPC export ${this.store.nextNumber()}`);
     } catch (err) {
       return { kind: 'invalid', details: err instanceof KestError ? err.message : String(err) };
     }
-    return this.#store.accept(bytes, spans);
+    return this.store.accept(bytes, spans);
   }
 
   #export(bytes: Buffer, done: Callback): void {
@@ -151,26 +147,11 @@ export class OtlpGrpcReceiver {
       done(null, {});
       return;
     }
-    this.#store.refuse(refusal);
+    this.store.refuse(refusal);
     done({ code: CODES[refusal.kind], details: refusal.details });
   }
 
-  /** Spans received so far, in arrival order. */
-  spans(): SpanRecord[] {
-    return this.#store.spans();
-  }
-
-  get stats(): Readonly<OtlpReceiverStats> {
-    return this.#store.stats();
-  }
-
-  /**
-   * Stop: refuse new requests, let those in flight finish (at most `graceMs`, default 2000), then
-   * close every connection. Idempotent.
-   */
-  async close(graceMs = 2000): Promise<void> {
-    if (this.#store.closed) return;
-    this.#store.closed = true;
+  protected async shutdown(graceMs: number): Promise<void> {
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
         this.#server.forceShutdown();

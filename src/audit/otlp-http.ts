@@ -21,7 +21,7 @@ import { OTLP_PROTO_LIMITS, spansFromOtlpProto } from './otlp-proto.js';
 import {
   boundAddress,
   OTLP_RECEIVER_DEFAULTS,
-  type OtlpReceiverStats,
+  OtlpReceiver,
   type OtlpRefusal,
   OtlpSpanStore,
   parseListenAddress,
@@ -103,20 +103,16 @@ function gunzipBounded(body: Buffer, max: number): Promise<Buffer | undefined> {
   );
 }
 
-export class OtlpHttpReceiver {
-  /** The address actually bound (`host:port`, the port resolved when 0 was asked). */
-  readonly address: string;
+export class OtlpHttpReceiver extends OtlpReceiver {
   /** Where exporters send: `http://<address>/v1/traces`. */
   readonly url: string;
   readonly #server: Server;
-  readonly #store: OtlpSpanStore;
   readonly #maxMessageBytes: number;
 
   private constructor(server: Server, address: string, store: OtlpSpanStore, maxMessageBytes: number) {
+    super(address, store);
     this.#server = server;
-    this.address = address;
     this.url = `http://${address}${OTLP_HTTP_TRACES_PATH}`;
-    this.#store = store;
     this.#maxMessageBytes = maxMessageBytes;
   }
 
@@ -174,7 +170,7 @@ export class OtlpHttpReceiver {
       try {
         body = await gunzipBounded(body, this.#maxMessageBytes);
       } catch (err) {
-        const details = `OTLP/HTTP export ${this.#store.nextNumber()}: bad gzip: ${(err as Error).message}`;
+        const details = `OTLP/HTTP export ${this.store.nextNumber()}: bad gzip: ${(err as Error).message}`;
         this.#answer(req, res, type, { kind: 'invalid', details });
         return;
       }
@@ -205,13 +201,13 @@ export class OtlpHttpReceiver {
       const details = `${what}: unsupported ${type ? `content-encoding ${JSON.stringify(encoding)}` : `content-type ${JSON.stringify(req.headers['content-type'] ?? '')}`} (application/x-protobuf or application/json, optionally gzip)`;
       return { kind: 'invalid', status: 415, details };
     }
-    return this.#store.stopping();
+    return this.store.stopping();
   }
 
   /** Decode and keep a request's spans, or say why it is refused. */
   #accept(body: Buffer, type: Body): HttpRefusal | undefined {
     let spans: SpanRecord[];
-    const where = `OTLP/HTTP export ${this.#store.nextNumber()}`;
+    const where = `OTLP/HTTP export ${this.store.nextNumber()}`;
     try {
       spans = type === 'json' ? spansFromOtlpJsonRequest(body, where) : spansFromOtlpProto(body, where);
     } catch (err) {
@@ -220,7 +216,7 @@ export class OtlpHttpReceiver {
       const details = err instanceof KestError ? err.message : String(err);
       return { kind: 'invalid', status, details };
     }
-    return this.#store.accept(body, spans);
+    return this.store.accept(body, spans);
   }
 
   /** Count the outcome and answer it: the response or a Status, in the request's content type. */
@@ -236,7 +232,7 @@ export class OtlpHttpReceiver {
       res.writeHead(200, { 'content-type': contentType }).end(type === 'protobuf' ? '' : '{}');
       return;
     }
-    this.#store.refuse(refusal);
+    this.store.refuse(refusal);
     const status = refusal.status ?? STATUS[refusal.kind];
     const code = RPC_CODE[status] ?? 2;
     const body =
@@ -250,22 +246,7 @@ export class OtlpHttpReceiver {
     res.writeHead(status, headers).end(body);
   }
 
-  /** Spans received so far, in arrival order. */
-  spans(): SpanRecord[] {
-    return this.#store.spans();
-  }
-
-  get stats(): Readonly<OtlpReceiverStats> {
-    return this.#store.stats();
-  }
-
-  /**
-   * Stop: refuse new requests, let those in flight finish (at most `graceMs`, default 2000), then
-   * close every connection. Idempotent.
-   */
-  async close(graceMs = 2000): Promise<void> {
-    if (this.#store.closed) return;
-    this.#store.closed = true;
+  protected async shutdown(graceMs: number): Promise<void> {
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => this.#server.closeAllConnections(), graceMs);
       this.#server.close(() => {

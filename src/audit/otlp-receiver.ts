@@ -164,3 +164,40 @@ export class OtlpSpanStore {
     return { ...this.#stats, unfinishedCalls: Math.max(0, this.started - handled) };
   }
 }
+
+/**
+ * What both receivers expose the same way: the address, the spans and counts, and an idempotent
+ * close that refuses new requests first and leaves the transport's own shutdown to the subclass.
+ */
+export abstract class OtlpReceiver {
+  /** The address actually bound (`host:port`, the port resolved when 0 was asked). */
+  readonly address: string;
+  protected readonly store: OtlpSpanStore;
+
+  protected constructor(address: string, store: OtlpSpanStore) {
+    this.address = address;
+    this.store = store;
+  }
+
+  /** Spans received so far, in arrival order. */
+  spans(): SpanRecord[] {
+    return this.store.spans();
+  }
+
+  get stats(): Readonly<OtlpReceiverStats> {
+    return this.store.stats();
+  }
+
+  /**
+   * Stop: refuse new requests, let those in flight finish (at most `graceMs`, default 2000), then
+   * close every connection. Idempotent.
+   */
+  async close(graceMs = 2000): Promise<void> {
+    if (this.store.closed) return;
+    this.store.closed = true;
+    await this.shutdown(graceMs);
+  }
+
+  /** The transport's graceful shutdown, forced after `graceMs`. */
+  protected abstract shutdown(graceMs: number): Promise<void>;
+}

@@ -150,6 +150,26 @@ function finished(
   return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
 }
 
+/** An in-process CLI io that keeps its output and resolves `where` with the address it announces. */
+function capture(announce: RegExp) {
+  const out = { stdout: '', stderr: '' };
+  let listening: (address: string) => void = () => undefined;
+  const where = new Promise<string>((resolve) => {
+    listening = resolve;
+  });
+  const io = {
+    stdout: { write: (t: string) => (out.stdout += t) },
+    stderr: {
+      write: (t: string) => {
+        out.stderr += t;
+        const m = announce.exec(t);
+        if (m) listening(m[1] as string);
+      },
+    },
+  };
+  return { io, where, out };
+}
+
 describe('kest audit --otlp-grpc', () => {
   it('receives until Ctrl-C (SIGINT), then audits: reference spans verified', async () => {
     const jwks = at('jwks.json');
@@ -170,22 +190,7 @@ describe('kest audit --otlp-grpc', () => {
   }, 60_000);
 
   it('a refused export makes the audit fail even when what arrived verifies (exit 1)', async () => {
-    let stderr = '';
-    let stdout = '';
-    let listening: (address: string) => void = () => undefined;
-    const where = new Promise<string>((resolve) => {
-      listening = resolve;
-    });
-    const io = {
-      stdout: { write: (t: string) => (stdout += t) },
-      stderr: {
-        write: (t: string) => {
-          stderr += t;
-          const m = /receiving OTLP\/gRPC on (\S+) /.exec(t);
-          if (m) listening(m[1] as string);
-        },
-      },
-    };
+    const { io, where, out } = capture(/receiving OTLP\/gRPC on (\S+) /);
     const stop = new AbortController();
     const opts = {
       otlpGrpc: '127.0.0.1:0',
@@ -200,9 +205,9 @@ describe('kest audit --otlp-grpc', () => {
     expect(await sendRaw(address, Buffer.from('not protobuf'))).toMatchObject({ code: 3 });
     stop.abort();
     expect(await running).toBe(1);
-    expect(stdout).toMatch(/2 trace\(s\): 2 verified, 0 failed/);
-    expect(stderr).toMatch(/refused 1 export\(s\)/);
-    expect(stderr).toMatch(/does not pass/);
+    expect(out.stdout).toMatch(/2 trace\(s\): 2 verified, 0 failed/);
+    expect(out.stderr).toMatch(/refused 1 export\(s\)/);
+    expect(out.stderr).toMatch(/does not pass/);
   });
 
   it('--idle stops a receiver that got nothing; usage errors exit 2', async () => {
@@ -244,22 +249,7 @@ describe('kest audit --otlp-http', () => {
   }, 60_000);
 
   it('in-process: a refused export makes the audit fail (exit 1); two sources are a usage error', async () => {
-    let stderr = '';
-    let stdout = '';
-    let listening: (url: string) => void = () => undefined;
-    const where = new Promise<string>((resolve) => {
-      listening = resolve;
-    });
-    const io = {
-      stdout: { write: (t: string) => (stdout += t) },
-      stderr: {
-        write: (t: string) => {
-          stderr += t;
-          const m = /receiving OTLP\/HTTP on (\S+) /.exec(t);
-          if (m) listening(m[1] as string);
-        },
-      },
-    };
+    const { io, where, out } = capture(/receiving OTLP\/HTTP on (\S+) /);
     const stop = new AbortController();
     const base = { jwks: [at('jwks.json')], profile: 'reference', workers: '0' };
     const running = runAudit(undefined, { ...base, otlpHttp: '127.0.0.1:0', summary: true }, io, stop.signal);
@@ -268,11 +258,11 @@ describe('kest audit --otlp-http', () => {
     expect(await post(url, Buffer.from('{"resourceSpans":'), 'application/json')).toBe(400);
     stop.abort();
     expect(await running).toBe(1);
-    expect(stdout).toMatch(/2 trace\(s\): 2 verified, 0 failed/);
-    expect(stderr).toMatch(/refused 1 export\(s\)[^\n]*not JSON/);
-    expect(stderr).toMatch(/does not pass/);
+    expect(out.stdout).toMatch(/2 trace\(s\): 2 verified, 0 failed/);
+    expect(out.stderr).toMatch(/refused 1 export\(s\)[^\n]*not JSON/);
+    expect(out.stderr).toMatch(/does not pass/);
     const both = { ...base, otlpHttp: '127.0.0.1:0', otlpGrpc: '127.0.0.1:0' };
     expect(await runAudit(undefined, both, io)).toBe(2);
-    expect(stderr).toMatch(/one of them/);
+    expect(out.stderr).toMatch(/one of them/);
   });
 });

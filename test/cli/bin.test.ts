@@ -8,7 +8,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildPassport, workloads } from '../support/chain.js';
-import { buildKestBin, KEST_ENTRY, kestArgv, ROOT } from '../support/kest-bin.js';
+import {
+  buildKestBin,
+  KEST_ENTRY,
+  kestArgv,
+  outputOf,
+  type ProcessOutput,
+  ROOT,
+} from '../support/kest-bin.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'kest-bin-'));
 /**
@@ -24,23 +31,14 @@ beforeAll(async () => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function bin(
-  entry: string,
-  args: string[],
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, kestArgv(args, entry), {
+function bin(entry: string, args: string[]): Promise<ProcessOutput> {
+  return outputOf(
+    spawn(process.execPath, kestArgv(args, entry), {
       cwd: ROOT,
       env: { ...process.env, KEST_LOG_LEVEL: 'silent', NO_COLOR: '1' },
       stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+    }),
+  );
 }
 
 describe('kest bin', () => {

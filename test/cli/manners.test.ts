@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spansOfPassport, writeLines } from '../audit/run.js';
 import { buildPassport, workloads } from '../support/chain.js';
-import { buildKestBin, kestShell, ROOT } from '../support/kest-bin.js';
+import { buildKestBin, kestShell, outputOf, type ProcessOutput, ROOT } from '../support/kest-bin.js';
 import { kest } from './kest.js';
 
 let dir: string;
@@ -35,20 +35,14 @@ beforeAll(async () => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** The bin as a real process through a shell pipeline; prints the kest process's exit code last. */
-function shell(script: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('bash', ['-c', script], {
+function shell(script: string): Promise<ProcessOutput> {
+  return outputOf(
+    spawn('bash', ['-c', script], {
       cwd: ROOT,
       env: { ...process.env, KEST_LOG_LEVEL: 'silent' },
       stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+    }),
+  );
 }
 const KEST = kestShell();
 

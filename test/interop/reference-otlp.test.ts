@@ -27,6 +27,7 @@ import {
 import { runAudit } from '../../src/cli/commands/audit.js';
 import { JwksTrustSource } from '../../src/index.js';
 import { exportVia, grpcExporter, readableSpans, sendRaw, verdicts } from '../audit/otlp-send.js';
+import { outputOf } from '../support/kest-bin.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const SCRIPT = join(ROOT, 'test/interop/kest_reference_shape.py');
@@ -140,16 +141,6 @@ function startCli(args: string[]): Promise<{ child: ChildProcessWithoutNullStrea
   });
 }
 
-function finished(
-  child: ChildProcessWithoutNullStreams,
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => (stdout += d));
-  child.stderr.on('data', (d) => (stderr += d));
-  return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
-}
-
 /** An in-process CLI io that keeps its output and resolves `where` with the address it announces. */
 function capture(announce: RegExp) {
   const out = { stdout: '', stderr: '' };
@@ -175,7 +166,7 @@ describe('kest audit --otlp-grpc', () => {
     const jwks = at('jwks.json');
     const args = ['--otlp-grpc', '127.0.0.1:0', '--jwks', jwks, '--profile', 'reference', '--json'];
     const { child, address } = await startCli([...args, '--workers', '0', '--record', at('live.pb')]);
-    const done = finished(child);
+    const done = outputOf(child);
     const spans = readableSpans(await readSpansFile(at('spans.json')));
     expect(await exportVia(grpcExporter(address), spans)).toEqual({ code: 0 });
     child.kill('SIGINT');
@@ -233,7 +224,7 @@ describe('kest audit --otlp-http', () => {
     const args = ['--otlp-http', '127.0.0.1:0', '--jwks', at('jwks.json'), '--profile', 'reference'];
     const { child, address: url } = await startCli([...args, '--json', '--record', at('live.jsonl')]);
     expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/v1\/traces$/);
-    const done = finished(child);
+    const done = outputOf(child);
     const spans = readableSpans(await readSpansFile(at('spans.json')));
     expect(await exportVia(new ProtoExporter({ url }), spans)).toEqual({ code: 0 });
     child.kill('SIGINT');

@@ -4,8 +4,10 @@
  * against ~0.65 s through tsx. For what needs a real process (exit codes, signals, pipes, /dev/zero);
  * everything else runs in-process (test/cli/kest.ts).
  */
+import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { ensureBundle } from '../../scripts/run-ts.mjs';
 
@@ -36,4 +38,24 @@ export function kestArgv(args: readonly string[] = [], entry = KEST_ENTRY): stri
 /** `kest` as a shell command (node and the runner quoted), for pipelines. */
 export function kestShell(entry = KEST_ENTRY): string {
   return [process.execPath, ...kestArgv([], entry)].map((a) => JSON.stringify(a)).join(' ');
+}
+
+export interface ProcessOutput {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** What a child process printed, and its exit code, once it has closed (rejects if it cannot start). */
+export function outputOf(
+  child: ChildProcess & { stdout: Readable; stderr: Readable },
+): Promise<ProcessOutput> {
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => (stderr += d));
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
 }

@@ -8,7 +8,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KestHttpCore } from '../../src/http/core.js';
 import {
   configure,
@@ -21,11 +21,11 @@ import {
 import { spansOfPassport, writeLines } from '../audit/run.js';
 import { kest } from '../cli/kest.js';
 import { buildPassport, workloads } from '../support/chain.js';
+import { isolateDeploymentEnv } from '../support/config-env.js';
 import { baggageFor } from './helpers.js';
 
 const { ids, trust } = workloads(3, 'spiffe://roots.kest/svc');
 const dir = mkdtempSync(join(tmpdir(), 'kest-roots-'));
-const previous = process.env.KEST_CONFIG;
 const id = (i: number) => ids[i]!.getWorkloadId();
 
 /** A lineage rooted by ids[i] claiming `sourceType`, extended by ids[2]. */
@@ -42,17 +42,8 @@ function capture(): { logger: KestLogger; warnings: string[] } {
   return { warnings, logger: { ...silentLogger, warn: (_r, m) => void warnings.push(m) } };
 }
 
-beforeAll(() => configure({ logger: silentLogger }));
-afterEach(() => {
-  if (previous === undefined) delete process.env.KEST_CONFIG;
-  else process.env.KEST_CONFIG = previous;
-  resetConfiguration();
-  configure({ logger: silentLogger });
-});
-afterAll(() => {
-  rmSync(dir, { recursive: true, force: true });
-  resetConfiguration();
-});
+isolateDeploymentEnv();
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('ingress without roots: received roots only at unknown-origin trust', () => {
   it('refuses a `system` root from an anchored principal with unauthorized_root', async () => {

@@ -5,15 +5,15 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { KestHttpCore } from '../../src/http/core.js';
 import { configure, resetConfiguration, silentLogger } from '../../src/index.js';
 import { buildPassport, workloads } from '../support/chain.js';
+import { isolateDeploymentEnv } from '../support/config-env.js';
 import { baggageFor } from './helpers.js';
 
 const { ids, trust } = workloads(3);
 const dir = mkdtempSync(join(tmpdir(), 'kest-http-sanitizers-'));
-const previous = process.env.KEST_CONFIG;
 
 /** internet (trust 10) → ids[1] overrides to 100: valid only if ids[1] is a declared sanitizer. */
 async function raisedByIds1(): Promise<{ baggage: string }> {
@@ -32,17 +32,8 @@ function useDeploymentFile(content: unknown): void {
   configure({ logger: silentLogger });
 }
 
-beforeAll(() => configure({ logger: silentLogger }));
-afterEach(() => {
-  if (previous === undefined) delete process.env.KEST_CONFIG;
-  else process.env.KEST_CONFIG = previous;
-  resetConfiguration();
-  configure({ logger: silentLogger });
-});
-afterAll(() => {
-  rmSync(dir, { recursive: true, force: true });
-  resetConfiguration();
-});
+isolateDeploymentEnv();
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('sanitizers at ingress', () => {
   it('without a declaration the raised trust is refused (control)', async () => {

@@ -6,6 +6,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import type { Task } from 'tinybench';
+import { ed25519Backend } from '../src/wire/ed25519.js';
 
 export type LatencyUnit = 'us' | 'ms';
 
@@ -90,7 +91,7 @@ export function writeResults(
   const doc = {
     bench: area,
     date: new Date().toISOString(),
-    machine: { node: process.version, cpus: cpus().length, cpu: cpus()[0]?.model },
+    machine: { node: process.version, cpus: cpus().length, cpu: cpus()[0]?.model, ed25519: ed25519Backend() },
     ...notes,
     results: rows,
   };

@@ -59,3 +59,4 @@ export {
 export * from './trust/index.js';
 export { PACKAGE_VERSION } from './version.js';
 export { INTEROP_PROFILES, type InteropProfile } from './wire/constants.js';
+export { type Ed25519Backend, ed25519Backend } from './wire/ed25519.js';

@@ -157,9 +157,10 @@ export async function verifyHandoff(
     throw err; // the trust source itself is unavailable or misconfigured
   }
   try {
-    // Off the event loop: one verification per request that cannot be cached (each handoff is
-    // single-use). bench/http.bench.ts, depth 10, 2 cores, two A/B runs: Hono 3.0–3.5k → 4.6–5.1k
-    // req/s, Express 2.5–2.6k → 2.8–3.0k req/s with the handoff check.
+    // One verification per request that cannot be cached (each handoff is single-use). With
+    // OpenSSL it runs on the thread pool (bench/http.bench.ts, depth 10, 2 cores, A/B: Hono
+    // 3.0–3.5k → 4.6–5.1k req/s); libsodium verifies on the loop in half OpenSSL's time, which
+    // served as many requests in an A/B with less CPU in all (wire/ed25519.ts).
     await verifyJwsSignatureOffLoop(parsed, key);
   } catch (err) {
     refuse('bad_handoff', `the handoff's signature does not verify: ${(err as Error).message}`, tip, at, err);

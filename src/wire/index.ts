@@ -3,6 +3,7 @@ export { b64urlDecode, b64urlEncode } from './base64url.js';
 export { fileTooLarge, MAX_CONFIG_FILE_BYTES, readBytesBounded, readFileBounded } from './bounded-file.js';
 export { canonicalBytes, canonicalize } from './canonical.js';
 export * from './constants.js';
+export { type Ed25519Backend, ed25519Backend } from './ed25519.js';
 export { canonicalHash, entryHash, isSha256Hex, sha256Hex } from './hash.js';
 export type { PublicJwk } from './jwk.js';
 export {

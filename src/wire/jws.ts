@@ -12,6 +12,7 @@ import { sign as cryptoSign, verify as cryptoVerify, type KeyObject } from 'node
 import { KestJWSError } from '../errors.js';
 import { b64urlDecode, b64urlEncode } from './base64url.js';
 import { ALLOWED_ALGS, type JwsAlg, LIMITS } from './constants.js';
+import { ed25519Backend, ed25519Sign, ed25519Verify } from './ed25519.js';
 
 export interface JwsHeader {
   alg: JwsAlg;
@@ -205,9 +206,7 @@ export function signWithEncodedHeader(
   const signingInput = `${encodedHeader}.${b64urlEncode(payload)}`;
   const data = Buffer.from(signingInput, 'latin1');
   const sig =
-    alg === 'EdDSA'
-      ? cryptoSign(null, data, key)
-      : cryptoSign('sha256', data, { key, dsaEncoding: 'ieee-p1363' });
+    alg === 'EdDSA' ? ed25519Sign(data, key) : cryptoSign('sha256', data, { key, dsaEncoding: 'ieee-p1363' });
   return `${signingInput}.${sig.toString('base64url')}`;
 }
 
@@ -243,7 +242,10 @@ export function verifyJwsSignature(parsed: SignedParts, publicKey: KeyObject): v
   const [algorithm, data, key, signature] = verifyArgs(parsed, publicKey);
   let ok: boolean;
   try {
-    ok = cryptoVerify(algorithm, data, key, signature);
+    ok =
+      algorithm === null
+        ? ed25519Verify(data, publicKey, signature)
+        : cryptoVerify(algorithm, data, key, signature);
   } catch (err) {
     throw checkFailed(err);
   }
@@ -251,11 +253,21 @@ export function verifyJwsSignature(parsed: SignedParts, publicKey: KeyObject): v
 }
 
 /**
- * verifyJwsSignature off the event loop: the check runs on libuv's thread pool (node:crypto's
- * callback form), so a hop that verifies one signature per request (the handoff) keeps serving
- * other requests meanwhile and uses a second core when it has one. Same checks, same errors.
+ * verifyJwsSignature off the event loop: with OpenSSL the check runs on libuv's thread pool
+ * (node:crypto's callback form), so a hop that verifies one signature per request (the handoff)
+ * keeps serving other requests meanwhile and uses a second core when it has one. Same checks,
+ * same errors.
  */
 export function verifyJwsSignatureOffLoop(parsed: SignedParts, publicKey: KeyObject): Promise<void> {
+  // libsodium verifies Ed25519 on the loop in less time than OpenSSL takes on the pool (ed25519.ts).
+  if (parsed.header.alg === 'EdDSA' && ed25519Backend() === 'libsodium') {
+    try {
+      verifyJwsSignature(parsed, publicKey);
+      return Promise.resolve();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
   return new Promise((resolve, reject) => {
     const [algorithm, data, key, signature] = verifyArgs(parsed, publicKey); // throws → rejects
     try {

@@ -161,18 +161,7 @@ export function parseJws(jws: unknown, limits: JwsLimits = {}): ParsedJws {
   if (p64.length > (limits.maxPayloadBytes ?? LIMITS.maxPayloadBytes) * 1.34 + 4) {
     throw new KestJWSError('ERR_JWS_TOO_LARGE', 'payload is too large');
   }
-  const headerBytes = b64urlDecode(h64, 'protected header');
-  const headerText = headerBytes.toString('utf8');
-  let headerJson: unknown;
-  try {
-    headerJson = JSON.parse(headerText);
-  } catch (err) {
-    throw new KestJWSError('ERR_JWS_INVALID', 'protected header is not JSON', { cause: err });
-  }
-  const header = validateHeader(headerJson);
-  if (countTopLevelMembers(headerText) !== Object.keys(header).length) {
-    throw new KestJWSError('ERR_JWS_INVALID', 'protected header has a duplicate member');
-  }
+  const header = headerOf(h64);
   const payload = b64urlDecode(p64, 'payload');
   const signature = b64urlDecode(s64, 'signature');
   if (signature.length !== SIG_LENGTH[header.alg]) {
@@ -185,6 +174,37 @@ export function parseJws(jws: unknown, limits: JwsLimits = {}): ParsedJws {
     );
   }
   return { jws, header, payload, signature, signingInput: jws.slice(0, second) };
+}
+
+/**
+ * Signers repeat their protected header in every JWS: each distinct encoded header is decoded and
+ * checked once, then shared (frozen). Bounded; a flood of distinct headers only empties it.
+ */
+const parsedHeaders = new Map<string, JwsHeader>();
+const MAX_PARSED_HEADERS = 256;
+const MAX_CACHED_HEADER_CHARS = 8192;
+
+function headerOf(h64: string): JwsHeader {
+  const cached = parsedHeaders.get(h64);
+  if (cached) return cached;
+  const headerText = b64urlDecode(h64, 'protected header').toString('utf8');
+  let headerJson: unknown;
+  try {
+    headerJson = JSON.parse(headerText);
+  } catch (err) {
+    throw new KestJWSError('ERR_JWS_INVALID', 'protected header is not JSON', { cause: err });
+  }
+  const header = validateHeader(headerJson);
+  if (countTopLevelMembers(headerText) !== Object.keys(header).length) {
+    throw new KestJWSError('ERR_JWS_INVALID', 'protected header has a duplicate member');
+  }
+  if (Array.isArray(header.x5c)) Object.freeze(header.x5c);
+  Object.freeze(header);
+  if (h64.length <= MAX_CACHED_HEADER_CHARS) {
+    if (parsedHeaders.size >= MAX_PARSED_HEADERS) parsedHeaders.clear();
+    parsedHeaders.set(h64, header);
+  }
+  return header;
 }
 
 /** Encode a protected header once; providers cache the result since it rarely changes. */

@@ -251,3 +251,23 @@ describe('JWS rejection table', () => {
     );
   });
 });
+
+describe('protected header parse cache', () => {
+  const payload = Buffer.from('{"a":1}');
+  it('shares one frozen header per encoded header, so no caller can change it for the next', () => {
+    const jws = signJws(payload, ed.privateKey, { typ: 'JWS', kid: 'k1' });
+    const a = parseJws(jws);
+    const b = parseJws(signJws(Buffer.from('{"b":2}'), ed.privateKey, { typ: 'JWS', kid: 'k1' }));
+    expect(b.header).toBe(a.header);
+    expect(Object.isFrozen(a.header)).toBe(true);
+    expect(() => {
+      (a.header as { kid?: string }).kid = 'other';
+    }).toThrow(TypeError);
+  });
+  it('caches no refusal: a bad header is refused every time', () => {
+    const dup = b64urlEncode('{"alg":"EdDSA","alg":"EdDSA"}');
+    const bad = `${dup}.${b64urlEncode(payload)}.${b64urlEncode(Buffer.alloc(64))}`;
+    expectJwsError(() => parseJws(bad), 'ERR_JWS_INVALID');
+    expectJwsError(() => parseJws(bad), 'ERR_JWS_INVALID');
+  });
+});

@@ -50,6 +50,8 @@ const ONLY = list('frameworks');
 
 interface Run {
   requestsPerSec: number;
+  /** Main-thread (server) busy time per request, µs: what caps throughput once the client has its own core. */
+  serverUsPerRequest: number;
   p50Ms: number;
   p99Ms: number;
   requests: number;
@@ -72,6 +74,7 @@ async function load(
     process.env.KEST_BENCH_HANDOFFS = pool;
     process.env.KEST_BENCH_OFFSET = String(used.get(pool) ?? 0);
   }
+  const elu = performance.eventLoopUtilization();
   const r = await autocannon({
     url,
     headers,
@@ -82,8 +85,11 @@ async function load(
   });
   if (pool)
     used.set(pool, (used.get(pool) ?? 0) + r.requests.total + r.errors + r.timeouts + CONNECTIONS * 2);
+  // The client runs in autocannon's worker thread: the main loop's busy time is the server's.
+  const busy = performance.eventLoopUtilization(elu);
   return {
     requestsPerSec: r.requests.average,
+    serverUsPerRequest: (busy.active * 1000) / Math.max(1, r.requests.total),
     p50Ms: r.latency.p50,
     p99Ms: r.latency.p99,
     requests: r.requests.total,
@@ -195,6 +201,7 @@ async function main(): Promise<void> {
             p99: r.p99Ms,
             samples: r.requests,
             requests_per_s: Math.round(r.requestsPerSec),
+            server_us_per_request: +r.serverUsPerRequest.toFixed(1),
             framework,
             depth,
             variant,
@@ -208,9 +215,16 @@ async function main(): Promise<void> {
           ingressRatio: Number(ingressRatio.toFixed(3)),
           fullRatio: Number(fullRatio.toFixed(3)),
           handoffRatio: Number(handoffRatio.toFixed(3)),
+          // Server CPU per request, bare over each variant: the ratio with the load generator off the box.
+          serverHandoffRatio: Number((b.serverUsPerRequest / h.serverUsPerRequest).toFixed(3)),
+          serverIngressRatio: Number((b.serverUsPerRequest / i.serverUsPerRequest).toFixed(3)),
+          serverUs: runs.map((r) => +r.serverUsPerRequest.toFixed(1)),
         });
         console.log(
           `${framework.padEnd(8)} depth ${String(depth).padStart(2)} (${tier.padEnd(10)}) bare ${rps(b.requestsPerSec)}  ingress ${rps(i.requestsPerSec)} (${(ingressRatio * 100).toFixed(0).padStart(3)} %)  full ${rps(f.requestsPerSec)} (${(fullRatio * 100).toFixed(0).padStart(3)} %)  handoff ${rps(h.requestsPerSec)} (${(handoffRatio * 100).toFixed(0).padStart(3)} %)  req/s`,
+        );
+        console.log(
+          `${''.padEnd(8)} server µs/request: bare ${b.serverUsPerRequest.toFixed(1)}  ingress ${i.serverUsPerRequest.toFixed(1)}  full ${f.serverUsPerRequest.toFixed(1)}  handoff ${h.serverUsPerRequest.toFixed(1)} (bare/handoff ${((b.serverUsPerRequest / h.serverUsPerRequest) * 100).toFixed(0)} %)`,
         );
       }
     } finally {

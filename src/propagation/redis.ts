@@ -154,4 +154,8 @@ export class RedisCacheProvider implements CacheProvider {
     return client;
   }
 }
-export { RedisReplayStore, type RedisReplayStoreOptions } from '../handoff/redis-replay.js';
+export {
+  RedisReplayStore,
+  type RedisReplayStoreOptions,
+  type RedisSetNxClient,
+} from '../handoff/redis-replay.js';

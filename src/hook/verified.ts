@@ -161,7 +161,8 @@ async function inSpan<A extends unknown[], R>(call: Call<A>, span: Span, run: ()
     span.setAttribute(SPAN.trustScore, call.hop.trustScore);
     const ctx = evaluationContext(call, payload);
     try {
-      await evaluateTiers(
+      // undefined when every tier's engine answered synchronously: no promise to wait for.
+      const pending = evaluateTiers(
         call.setup.tiers,
         call.setup.engines,
         ctx,
@@ -169,6 +170,7 @@ async function inSpan<A extends unknown[], R>(call: Call<A>, span: Span, run: ()
         call.workloadId,
         call.setup.config.engineTimeoutMs,
       );
+      if (pending) await pending;
     } catch (denial) {
       await closeDenied(call, span, entry, startedAt);
       throw denial;

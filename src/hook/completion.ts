@@ -111,8 +111,11 @@ export interface CompletionInput {
   result?: unknown;
 }
 
-/** Sign the completion of a call (no signature: an identity error, as for the call entry). */
-export async function signCompletion(input: CompletionInput): Promise<SignedEntry> {
+/**
+ * Sign the completion of a call (no signature: an identity error, as for the call entry); without a
+ * promise when the provider signs synchronously.
+ */
+export function signCompletion(input: CompletionInput): SignedEntry | Promise<SignedEntry> {
   const payload = completionPayload(input);
   return signOrHalt(input.identity, payload, input.scope.passport, payload.operation);
 }

@@ -74,6 +74,41 @@ export function resolveSetup(
   return { config, identity, deployment, ...plan };
 }
 
+/**
+ * resolveSetup for one wrapped function, remembered until the configuration changes. configure()
+ * and resetConfiguration() replace the configuration object (and the deployment is fixed once
+ * read), so the same object means the same identity, tiers and engines; the function's own
+ * `identity`/`engine` options are compared too. Only a setup that resolved is kept: its policy
+ * names were found known, which assertKnownPolicies remembers for good, so a hit skips nothing a
+ * fresh resolve would still check. A miss resolves exactly as every call did before.
+ */
+export function setupResolver(
+  options: KestVerifiedOptions<never>,
+  functionPolicies: string[],
+  operation: string,
+): () => CallSetup {
+  let last: CallSetup | undefined;
+  let lastIdentity: IdentityProvider | undefined;
+  let lastEngine: PolicyEngine | undefined;
+  return () => {
+    if (
+      last !== undefined &&
+      last.config === getConfiguration() &&
+      last.deployment === last.config.deployment &&
+      options.identity === lastIdentity &&
+      options.engine === lastEngine
+    ) {
+      return last;
+    }
+    lastIdentity = options.identity;
+    lastEngine = options.engine;
+    last = undefined;
+    const setup = resolveSetup(options, functionPolicies, operation);
+    last = setup;
+    return setup;
+  };
+}
+
 /** The policies of each tier for `operation` (deviations removed) and the engines configured to answer them. */
 export function planTiers(
   options: KestVerifiedOptions<never>,

@@ -47,24 +47,48 @@ export function signedEntryFromPayload(
   }
 }
 
-/** Sign a call's entry (no signature, no call): any failure is an identity error. */
-export async function signOrHalt(
+/**
+ * Sign a call's entry (no signature, no call): any failure is an identity error. A provider that
+ * signs synchronously (returns the JWS string) gets the entry back without a promise.
+ */
+export function signOrHalt(
   identity: IdentityProvider,
   payload: KestEntryPayload,
   start: Passport | undefined,
   operation: string,
-): Promise<SignedEntry> {
-  let jws: string;
+): SignedEntry | Promise<SignedEntry> {
+  let signed: string | Promise<string>;
   let bytes: Buffer;
   try {
     bytes = Buffer.from(canonicalize(payload), 'utf8');
     // Chains the passport already carries: the provider may omit x5c for them.
     const chains = start?.certificateChains();
-    jws = await identity.sign(bytes, chains?.size ? { knownChains: new Set(chains.keys()) } : undefined);
+    signed = identity.sign(bytes, chains?.size ? { knownChains: new Set(chains.keys()) } : undefined);
   } catch (err) {
-    throw new KestIdentityError(`${operation}: cannot sign the entry: ${(err as Error).message}`, {
-      cause: err,
-    });
+    throw cannotSign(operation, err);
+  }
+  if (typeof signed === 'string') return signedEntryFromPayload(signed, payload, bytes.toString('base64url'));
+  return settle(signed, payload, bytes, operation);
+}
+
+/** What the provider's promise (or any other non-string answer) resolves to, as await saw it. */
+async function settle(
+  signed: Promise<string>,
+  payload: KestEntryPayload,
+  bytes: Buffer,
+  operation: string,
+): Promise<SignedEntry> {
+  let jws: string;
+  try {
+    jws = await signed;
+  } catch (err) {
+    throw cannotSign(operation, err);
   }
   return signedEntryFromPayload(jws, payload, bytes.toString('base64url'));
+}
+
+function cannotSign(operation: string, err: unknown): KestIdentityError {
+  return new KestIdentityError(`${operation}: cannot sign the entry: ${(err as Error).message}`, {
+    cause: err,
+  });
 }

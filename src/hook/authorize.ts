@@ -72,9 +72,21 @@ function tierCall(
   payload: KestEntryPayload,
   workloadId: string,
 ): TierCall {
+  // The members of evaluationContext() (verified.ts), in its order: what `{ ...ctx }` would copy.
+  const env = ctx.environment;
   const tierCtx: EvaluationContext = {
-    ...ctx,
-    environment: { ...ctx.environment, policy_names: [...names], policy_tier: tier },
+    subject: ctx.subject,
+    object: ctx.object,
+    environment: {
+      is_root: env.is_root,
+      source_type: env.source_type,
+      parent_hash: env.parent_hash,
+      policy_names: [...names],
+      policy_tier: tier,
+      active_deviations: env.active_deviations,
+    },
+    identity: ctx.identity,
+    trust_score: ctx.trust_score,
   };
   const logger = getConfiguration().logger;
   return { engine, tier, names, ctx: tierCtx, payload, workloadId, logger };

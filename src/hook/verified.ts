@@ -313,19 +313,34 @@ function buildCallPayload<A extends unknown[]>(call: Call<A>, span: Span): KestE
 /** The entry's labels: the provider's, who the call is for, the resource, and the hop's origin. */
 function callLabels<A extends unknown[]>(call: Call<A>): Record<string, string> {
   const { hop, who } = call;
-  const labels: Record<string, string> = {
-    ...call.setup.identity.getLabels?.(),
-    [LABEL.identity]: JSON.stringify({
-      user: who.user ?? null,
-      agent: who.agent ?? null,
-      task: who.task ?? null,
-    }),
-    [LABEL.resourceAttr]: JSON.stringify(hop.resourceAttr),
-    [LABEL.completion]: COMPLETION_EXPECTED,
-  };
+  const labels = ownCopy(call.setup.identity.getLabels?.());
+  labels[LABEL.identity] = JSON.stringify({
+    user: who.user ?? null,
+    agent: who.agent ?? null,
+    task: who.task ?? null,
+  });
+  labels[LABEL.resourceAttr] = JSON.stringify(hop.resourceAttr);
+  labels[LABEL.completion] = COMPLETION_EXPECTED;
   if (hop.sourceType !== undefined) labels[LABEL.sourceType] = hop.sourceType;
   if (hop.override !== undefined) labels[LABEL.trustOverride] = String(hop.override);
   return labels;
+}
+
+/**
+ * `{ ...record }` for the string keys (labels drop symbol keys anyway): a spread of an object with
+ * dotted keys costs ~2 µs on Node 20, this loop a fraction. `__proto__` is defined as its own
+ * property, as the spread would.
+ */
+function ownCopy(record: Record<string, string> | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (record === undefined || record === null) return out;
+  for (const key of Object.keys(record)) {
+    const value = record[key] as string;
+    if (key === '__proto__') {
+      Object.defineProperty(out, key, { value, writable: true, enumerable: true, configurable: true });
+    } else out[key] = value;
+  }
+  return out;
 }
 
 /** What every policy tier decides over (the tier fields are filled in per tier). */

@@ -180,13 +180,32 @@ export function resolveWho<A extends unknown[]>(
   };
 }
 
+/**
+ * Parsed kest.identity labels by their text: every call under the same parent (or the same caller)
+ * reads the same label, and the claims are a function of the text. Read-only; bounded like the JWS
+ * header cache.
+ */
+const identityLabels = new Map<string, IdentityClaims | undefined>();
+const MAX_CACHED_IDENTITY_LABELS = 256;
+
 function identityOfEntry(entry: SignedEntry | undefined): IdentityClaims | undefined {
   const raw = entry?.payload.labels[LABEL.identity];
   if (!raw) return undefined;
+  if (identityLabels.has(raw)) return identityLabels.get(raw);
+  const claims = parseIdentityLabel(raw);
+  if (identityLabels.size >= MAX_CACHED_IDENTITY_LABELS) identityLabels.clear();
+  identityLabels.set(raw, claims);
+  return claims;
+}
+
+function nonEmpty(x: unknown): string | undefined {
+  return typeof x === 'string' && x.length > 0 ? x : undefined;
+}
+
+function parseIdentityLabel(raw: string): IdentityClaims | undefined {
   try {
     const v = JSON.parse(raw) as Record<string, unknown>;
-    const s = (x: unknown) => (typeof x === 'string' && x.length > 0 ? x : undefined);
-    return { user: s(v.user), agent: s(v.agent), task: s(v.task) };
+    return { user: nonEmpty(v.user), agent: nonEmpty(v.agent), task: nonEmpty(v.task) };
   } catch {
     return undefined;
   }

@@ -34,7 +34,9 @@ export function signedEntryFromPayload(
       headerCache.set(headerB64, header);
     }
     const second = first + 1 + payloadB64.length;
-    if (!jws.startsWith(payloadB64, first + 1) || jws[second] !== '.') {
+    // slice + ===, not startsWith(x, offset): on a concatenated (cons) string the latter reads
+    // character by character and cost 5× more (--cpu-prof).
+    if (jws.slice(first + 1, second) !== payloadB64 || jws[second] !== '.') {
       throw new Error('the JWS does not carry the payload that was signed');
     }
     const signature = b64urlDecode(jws.slice(second + 1), 'signature');

@@ -47,8 +47,8 @@ function sortedLabels(
   traceId: string,
 ): Record<string, string> {
   const source = labels ?? {};
-  const keys = Object.keys(source).filter((key) => key !== 'principal' && key !== 'trace_id');
-  keys.push('principal', 'trace_id');
+  const keys = ['principal', 'trace_id'];
+  for (const key of Object.keys(source)) if (key !== 'principal' && key !== 'trace_id') keys.push(key);
   keys.sort();
   const out: Record<string, string> = {};
   for (const key of keys) {

@@ -171,13 +171,22 @@ export function resolveWho<A extends unknown[]>(
   // A passport that arrived unbound (no valid handoff) may be a copy: its claims prove nothing.
   const fromEntry = parent && isUnboundUpstreamEntry(parent.hash) ? undefined : identityOfEntry(parent);
   const upstream = deployment.trustUpstreamBaggage ? getUpstreamClaims() : undefined;
-  const pick = (field: keyof IdentityClaims, explicit: string | undefined) =>
-    explicit ?? validated?.[field] ?? fromEntry?.[field] ?? upstream?.[field];
   return {
-    user: pick('user', resolve(options.user, args)),
-    agent: pick('agent', resolve(options.agent, args)),
-    task: pick('task', resolve(options.task, args)),
+    user: pick('user', resolve(options.user, args), validated, fromEntry, upstream),
+    agent: pick('agent', resolve(options.agent, args), validated, fromEntry, upstream),
+    task: pick('task', resolve(options.task, args), validated, fromEntry, upstream),
   };
+}
+
+/** Explicit → validated here → last verified entry → upstream baggage. */
+function pick(
+  field: keyof IdentityClaims,
+  explicit: string | undefined,
+  validated: IdentityClaims | undefined,
+  fromEntry: IdentityClaims | undefined,
+  upstream: IdentityClaims | undefined,
+): string | undefined {
+  return explicit ?? validated?.[field] ?? fromEntry?.[field] ?? upstream?.[field];
 }
 
 /**

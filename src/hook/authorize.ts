@@ -174,33 +174,57 @@ function enforce(call: TierCall, decision: Decision): void {
 }
 
 /**
+ * `options.signal` for one evaluation, created when first read: constructing an AbortController
+ * costs more than the rest of the deadline machinery together, and many engines never read it. A
+ * signal first read after the deadline is already aborted. `signal` is an own enumerable accessor
+ * (a spread of the options keeps it) whose getter is shared, so every instance keeps one fast map.
+ */
+class LazySignal {
+  #controller: AbortController | undefined;
+  #expired = false;
+  declare readonly signal: AbortSignal;
+
+  constructor() {
+    Object.defineProperty(this, 'signal', SIGNAL);
+  }
+
+  read(): AbortSignal {
+    if (!this.#controller) {
+      this.#controller = new AbortController();
+      if (this.#expired) this.#controller.abort();
+    }
+    return this.#controller.signal;
+  }
+
+  expire(): void {
+    this.#expired = true;
+    this.#controller?.abort();
+  }
+}
+
+const SIGNAL: PropertyDescriptor = {
+  get(this: LazySignal): AbortSignal {
+    return this.read();
+  },
+  enumerable: true,
+  configurable: true,
+};
+
+/**
  * Run `work` with a deadline: after `ms` its signal aborts and the result rejects with
- * KestPolicyEngineError('timeout'). The AbortController is created only when the engine reads
- * `options.signal` (constructing one costs more than the rest of this together); a signal read
- * after the deadline is already aborted. As with a race against a timer, a rejection the abort
- * causes synchronously wins over the timeout error (it settles first), and the timer is cleared
- * as soon as the work settles.
+ * KestPolicyEngineError('timeout'). As with a race against a timer, a rejection the abort causes
+ * synchronously wins over the timeout error (it settles first), and the timer is cleared as soon as
+ * the work settles (or throws synchronously: no timer is left to fire).
  */
 function withTimeout<T>(
   work: (options: EvaluateOptions) => Promise<T>,
   ms: number,
   what: string,
 ): Promise<T> {
-  let controller: AbortController | undefined;
-  let expired = false;
-  const options: EvaluateOptions = {
-    get signal(): AbortSignal {
-      if (!controller) {
-        controller = new AbortController();
-        if (expired) controller.abort();
-      }
-      return controller.signal;
-    },
-  };
+  const options = new LazySignal();
   return new Promise<T>((resolve, reject) => {
     const timer = setTimeout(() => {
-      expired = true;
-      controller?.abort();
+      options.expire();
       const err = new KestPolicyEngineError(`${what} did not answer within ${ms} ms`, 'timeout');
       // One microtask later, as a rejected racer would: a work promise the abort rejected wins.
       queueMicrotask(() => reject(err));

@@ -37,6 +37,27 @@ function sortedKeys<T extends Record<string, unknown>>(record: T): T {
 }
 
 /**
+ * `{ ...labels, principal, trace_id }` with its keys in sorted order, in one copy: on Node 20 an
+ * object spread followed by sortedKeys() costs ~6× this (a protected call builds two label sets).
+ * Same keys and values (own enumerable string keys, each read once and assigned as sortedKeys does).
+ */
+function sortedLabels(
+  labels: Record<string, string> | undefined,
+  principal: string,
+  traceId: string,
+): Record<string, string> {
+  const source = labels ?? {};
+  const keys = ['principal', 'trace_id'];
+  for (const key of Object.keys(source)) if (key !== 'principal' && key !== 'trace_id') keys.push(key);
+  keys.sort();
+  const out: Record<string, string> = {};
+  for (const key of keys) {
+    out[key] = key === 'principal' ? principal : key === 'trace_id' ? traceId : (source[key] as string);
+  }
+  return out;
+}
+
+/**
  * Build a complete entry payload with the spec's defaults. Validation happens at parse time.
  *
  * Every object is built with its keys in sorted (RFC 8785) order, so canonicalize() takes its fast
@@ -52,7 +73,7 @@ export function buildEntry(init: EntryInit): KestEntryPayload {
     entry_id: init.entryId ?? uuidv7(),
     environment: sortedKeys(init.environment ?? {}),
     input_hash: init.inputHash ?? '',
-    labels: sortedKeys({ ...init.labels, principal: init.principal, trace_id: init.traceId ?? '' }),
+    labels: sortedLabels(init.labels, init.principal, init.traceId ?? ''),
     metadata: init.metadata === undefined ? null : init.metadata,
     operation: init.operation,
     otel_context: sortedKeys(init.otelContext ?? {}),

@@ -111,8 +111,11 @@ export interface CompletionInput {
   result?: unknown;
 }
 
-/** Sign the completion of a call (no signature: an identity error, as for the call entry). */
-export async function signCompletion(input: CompletionInput): Promise<SignedEntry> {
+/**
+ * Sign the completion of a call (no signature: an identity error, as for the call entry); without a
+ * promise when the provider signs synchronously.
+ */
+export function signCompletion(input: CompletionInput): SignedEntry | Promise<SignedEntry> {
   const payload = completionPayload(input);
   return signOrHalt(input.identity, payload, input.scope.passport, payload.operation);
 }
@@ -130,9 +133,9 @@ function completionPayload(input: CompletionInput): KestEntryPayload {
   const parents = parentsOf(input.scope.passport, input.scope.tips);
   const added = input.outcome === 'error' ? [FAILED_EXECUTION_TAINT] : [];
   const labels: Record<string, string> = {};
-  for (const [k, v] of Object.entries(c.labels)) {
+  for (const k of Object.keys(c.labels)) {
     // Provider labels and who the call is for carry over; hop-specific origin labels do not.
-    if (!CALL_ONLY_LABELS.has(k)) labels[k] = v;
+    if (!CALL_ONLY_LABELS.has(k)) labels[k] = c.labels[k] as string;
   }
   labels[LABEL.completes] = input.call.hash;
   labels[LABEL.outcome] = input.outcome;

@@ -74,6 +74,41 @@ export function resolveSetup(
   return { config, identity, deployment, ...plan };
 }
 
+/**
+ * resolveSetup for one wrapped function, remembered until the configuration changes. configure()
+ * and resetConfiguration() replace the configuration object (and the deployment is fixed once
+ * read), so the same object means the same identity, tiers and engines; the function's own
+ * `identity`/`engine` options are compared too. Only a setup that resolved is kept: its policy
+ * names were found known, which assertKnownPolicies remembers for good, so a hit skips nothing a
+ * fresh resolve would still check. A miss resolves exactly as every call did before.
+ */
+export function setupResolver(
+  options: KestVerifiedOptions<never>,
+  functionPolicies: string[],
+  operation: string,
+): () => CallSetup {
+  let last: CallSetup | undefined;
+  let lastIdentity: IdentityProvider | undefined;
+  let lastEngine: PolicyEngine | undefined;
+  return () => {
+    if (
+      last !== undefined &&
+      last.config === getConfiguration() &&
+      last.deployment === last.config.deployment &&
+      options.identity === lastIdentity &&
+      options.engine === lastEngine
+    ) {
+      return last;
+    }
+    lastIdentity = options.identity;
+    lastEngine = options.engine;
+    last = undefined;
+    const setup = resolveSetup(options, functionPolicies, operation);
+    last = setup;
+    return setup;
+  };
+}
+
 /** The policies of each tier for `operation` (deviations removed) and the engines configured to answer them. */
 export function planTiers(
   options: KestVerifiedOptions<never>,
@@ -136,22 +171,50 @@ export function resolveWho<A extends unknown[]>(
   // A passport that arrived unbound (no valid handoff) may be a copy: its claims prove nothing.
   const fromEntry = parent && isUnboundUpstreamEntry(parent.hash) ? undefined : identityOfEntry(parent);
   const upstream = deployment.trustUpstreamBaggage ? getUpstreamClaims() : undefined;
-  const pick = (field: keyof IdentityClaims, explicit: string | undefined) =>
-    explicit ?? validated?.[field] ?? fromEntry?.[field] ?? upstream?.[field];
   return {
-    user: pick('user', resolve(options.user, args)),
-    agent: pick('agent', resolve(options.agent, args)),
-    task: pick('task', resolve(options.task, args)),
+    user: pick('user', resolve(options.user, args), validated, fromEntry, upstream),
+    agent: pick('agent', resolve(options.agent, args), validated, fromEntry, upstream),
+    task: pick('task', resolve(options.task, args), validated, fromEntry, upstream),
   };
 }
+
+/** Explicit → validated here → last verified entry → upstream baggage. */
+function pick(
+  field: keyof IdentityClaims,
+  explicit: string | undefined,
+  validated: IdentityClaims | undefined,
+  fromEntry: IdentityClaims | undefined,
+  upstream: IdentityClaims | undefined,
+): string | undefined {
+  return explicit ?? validated?.[field] ?? fromEntry?.[field] ?? upstream?.[field];
+}
+
+/**
+ * Parsed kest.identity labels by their text: every call under the same parent (or the same caller)
+ * reads the same label, and the claims are a function of the text. Read-only; bounded like the JWS
+ * header cache.
+ */
+const identityLabels = new Map<string, IdentityClaims | undefined>();
+const MAX_CACHED_IDENTITY_LABELS = 256;
 
 function identityOfEntry(entry: SignedEntry | undefined): IdentityClaims | undefined {
   const raw = entry?.payload.labels[LABEL.identity];
   if (!raw) return undefined;
+  if (identityLabels.has(raw)) return identityLabels.get(raw);
+  const claims = parseIdentityLabel(raw);
+  if (identityLabels.size >= MAX_CACHED_IDENTITY_LABELS) identityLabels.clear();
+  identityLabels.set(raw, claims);
+  return claims;
+}
+
+function nonEmpty(x: unknown): string | undefined {
+  return typeof x === 'string' && x.length > 0 ? x : undefined;
+}
+
+function parseIdentityLabel(raw: string): IdentityClaims | undefined {
   try {
     const v = JSON.parse(raw) as Record<string, unknown>;
-    const s = (x: unknown) => (typeof x === 'string' && x.length > 0 ? x : undefined);
-    return { user: s(v.user), agent: s(v.agent), task: s(v.task) };
+    return { user: nonEmpty(v.user), agent: nonEmpty(v.agent), task: nonEmpty(v.task) };
   } catch {
     return undefined;
   }

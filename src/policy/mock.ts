@@ -80,19 +80,56 @@ export class MockPolicyEngine implements PolicyEngine {
     context: EvaluationContext,
     options?: EvaluateOptions,
   ): Promise<PolicyDecision> {
+    this.#record(entryId, policyNames, context);
+    for (const name of policyNames) {
+      const allow = await run(this.#behaviour(name), name, context, options);
+      if (!allow) return denied(name);
+    }
+    return { allow: true };
+  }
+
+  /**
+   * The same answers without a promise, offered only while every behaviour is synchronous (no
+   * 'hang', no function) and `evaluate` is this class's own (not overridden or spied on): the hook
+   * then skips the deadline machinery, which such behaviours never need.
+   */
+  get evaluateSync(): PolicyEngine['evaluateSync'] {
+    return this.#allSync() && this.evaluate === MockPolicyEngine.prototype.evaluate
+      ? this.#evaluateSync
+      : undefined;
+  }
+
+  readonly #evaluateSync = (
+    entryId: string,
+    policyNames: readonly string[],
+    context: EvaluationContext,
+  ): PolicyDecision => {
+    this.#record(entryId, policyNames, context);
+    for (const name of policyNames) {
+      if (!runSync(this.#behaviour(name), name)) return denied(name);
+    }
+    return { allow: true };
+  };
+
+  #allSync(): boolean {
+    if (!isSync(this.#fallback)) return false;
+    for (const behaviour of this.#policies.values()) if (!isSync(behaviour)) return false;
+    return true;
+  }
+
+  #record(entryId: string, policyNames: readonly string[], context: EvaluationContext): void {
     this.#callCount++;
     this.calls.push({ entryId, policyNames: [...policyNames], context });
     // Bounded, so a long benchmark or dev server does not accumulate every context (amortised O(1)).
     if (this.calls.length >= 2 * this.#maxRecorded)
       this.calls.splice(0, this.calls.length - this.#maxRecorded);
     requirePolicyNames(policyNames, 'MockPolicyEngine');
-    for (const name of policyNames) {
-      const behaviour = this.#policies.get(name) ?? this.#fallback;
-      if (behaviour === undefined) throw new KestUnknownPolicyError(name, 'MockPolicyEngine');
-      const allow = await run(behaviour, name, context, options?.signal);
-      if (!allow) return { allow: false, policy: name, reason: 'denied by MockPolicyEngine' };
-    }
-    return { allow: true };
+  }
+
+  #behaviour(name: string): MockBehaviour {
+    const behaviour = this.#policies.get(name) ?? this.#fallback;
+    if (behaviour === undefined) throw new KestUnknownPolicyError(name, 'MockPolicyEngine');
+    return behaviour;
   }
 
   close(): void {
@@ -100,19 +137,32 @@ export class MockPolicyEngine implements PolicyEngine {
   }
 }
 
-async function run(
-  behaviour: MockBehaviour,
-  name: string,
-  context: EvaluationContext,
-  signal: AbortSignal | undefined,
-): Promise<boolean> {
+function denied(name: string): PolicyDecision {
+  return { allow: false, policy: name, reason: 'denied by MockPolicyEngine' };
+}
+
+function isSync(behaviour: MockBehaviour | undefined): boolean {
+  return behaviour !== 'hang' && typeof behaviour !== 'function';
+}
+
+/** A behaviour isSync() accepts. */
+function runSync(behaviour: MockBehaviour, name: string): boolean {
   if (behaviour === 'allow') return true;
   if (behaviour === 'deny') return false;
   if (behaviour === 'throw')
     throw new KestPolicyEngineError(`MockPolicyEngine: ${name} is down`, 'unreachable');
-  if (behaviour === 'hang') return hang(name, signal);
+  throw (behaviour as { throw: unknown }).throw;
+}
+
+async function run(
+  behaviour: MockBehaviour,
+  name: string,
+  context: EvaluationContext,
+  options: EvaluateOptions | undefined,
+): Promise<boolean> {
+  if (behaviour === 'hang') return hang(name, options?.signal);
   if (typeof behaviour === 'function') return (await behaviour(context, name)) === true;
-  throw behaviour.throw;
+  return runSync(behaviour, name);
 }
 
 function hang(name: string, signal: AbortSignal | undefined): Promise<boolean> {

@@ -72,14 +72,17 @@ export interface PolicyEngine {
   /**
    * The same decision without a promise, for engines that decide synchronously in process (the
    * local Cedar engine). The hook then calls it directly: a deadline timer cannot interrupt
-   * synchronous work anyway, so the timer, AbortController and promise race are skipped.
+   * synchronous work anyway, so the timer, AbortController and promise race are skipped. The hook
+   * reads it before each evaluation: an engine may offer it only while it can answer this way.
    */
-  evaluateSync?(
-    entryId: string,
-    policyNames: readonly string[],
-    context: EvaluationContext,
-    options?: EvaluateOptions,
-  ): PolicyDecision;
+  evaluateSync?:
+    | ((
+        entryId: string,
+        policyNames: readonly string[],
+        context: EvaluationContext,
+        options?: EvaluateOptions,
+      ) => PolicyDecision)
+    | undefined;
   /**
    * Engines that know their policies (local Cedar, OPA with a path map, ...) throw
    * KestConfigurationError (reason `unknown_policy`) for names they do not have, so a typo fails

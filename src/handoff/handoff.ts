@@ -8,7 +8,6 @@
  * Signing and the stateless checks live here; the replay claim and the ingress wiring are in
  * src/http/handoff-check.ts.
  */
-import { randomBytes } from 'node:crypto';
 import type { SignOptions } from '../entry/sign.js';
 import type { SignedEntry } from '../entry/signed.js';
 import { KestError, KestIngressRefusal, KestVerificationError } from '../errors.js';
@@ -18,6 +17,7 @@ import { canonicalBytes, isCanonicalJson } from '../wire/canonical.js';
 import { LABEL } from '../wire/constants.js';
 import { isSha256Hex } from '../wire/hash.js';
 import { countTopLevelMembers, type ParsedJws, parseJws, verifyJwsSignatureOffLoop } from '../wire/jws.js';
+import { randomBase64url } from '../wire/random.js';
 
 /** The signed claims of a handoff. Times are NumericDate (seconds since the epoch), as in JWT. */
 export interface HandoffClaims {
@@ -48,7 +48,7 @@ const MAX_AUD = 1024;
 const HANDOFF_LIMITS = { maxJwsBytes: 8 * 1024, maxHeaderBytes: 6 * 1024, maxPayloadBytes: 2048 };
 
 export function newJti(): string {
-  return randomBytes(16).toString('base64url');
+  return randomBase64url(16);
 }
 
 /**

@@ -13,7 +13,6 @@
  * failed call's completion has trust 0 and taint failed_execution, so everything downstream of a
  * failure inherits trust 0.
  */
-import { randomBytes } from 'node:crypto';
 import { context, isSpanContextValid, type Span, SpanStatusCode, trace } from '@opentelemetry/api';
 import {
   ensureContextManager,
@@ -31,6 +30,7 @@ import type { EvaluationContext } from '../policy/types.js';
 import { canonicalize } from '../wire/canonical.js';
 import { COMPLETION_EXPECTED, LABEL, type Outcome, SPAN } from '../wire/constants.js';
 import { sha256Hex } from '../wire/hash.js';
+import { randomHex } from '../wire/random.js';
 import { evaluateTiers } from './authorize.js';
 import { type CompletionInput, signCompletion } from './completion.js';
 import type { KestVerifiedOptions } from './options.js';
@@ -273,8 +273,7 @@ function buildCallPayload<A extends unknown[]>(call: Call<A>, span: Span): KestE
   // A root outside any trace gets a fresh trace id so labels.trace_id is never empty.
   const spanCtx = span.spanContext();
   const traced = isSpanContextValid(spanCtx);
-  const traceId =
-    parent?.payload.labels.trace_id || (traced ? spanCtx.traceId : randomBytes(16).toString('hex'));
+  const traceId = parent?.payload.labels.trace_id || (traced ? spanCtx.traceId : randomHex(16));
   const labels = callLabels(call);
   const payload = buildEntry({
     operation: call.operation,

@@ -1,35 +1,22 @@
-import { randomFillSync } from 'node:crypto';
 import { v7 } from 'uuid';
+import { pooledRandomBytes } from './random.js';
 
 /**
  * The uuid package lays out and formats the id; we feed it randomness and keep the monotonic state.
  * Why: without options it asks crypto.getRandomValues for 16 bytes per id, 7 % of a protected call
- * (two ids per call; --cpu-prof of bench/hook.bench.ts). We draw the CSPRNG 4 KB at a time (every id
- * still gets 16 bytes of its own) and, because passing `random` turns the package's own monotonic
- * state off, keep that state here exactly as it does (RFC 9562 §6.2 method 1: a 32-bit counter seeded
- * from the random bytes, incremented within a millisecond).
+ * (two ids per call; --cpu-prof of bench/hook.bench.ts). The bytes come from the CSPRNG pool
+ * (random.ts: every id still gets 16 bytes of its own) and, because passing `random` turns the
+ * package's own monotonic state off, we keep that state here exactly as it does (RFC 9562 §6.2
+ * method 1: a 32-bit counter seeded from the random bytes, incremented within a millisecond).
  */
-const POOL_BYTES = 4096;
-const pool = Buffer.allocUnsafe(POOL_BYTES);
-let offset = POOL_BYTES;
 let lastMs = Number.NEGATIVE_INFINITY;
 let seq = 0;
-
-function random16(): Uint8Array {
-  if (offset + 16 > POOL_BYTES) {
-    randomFillSync(pool);
-    offset = 0;
-  }
-  const out = new Uint8Array(pool.subarray(offset, offset + 16));
-  offset += 16;
-  return out;
-}
 
 const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
 /** A new UUID v7 (time-ordered, RFC 9562), lowercase. Entry ids are never v4. */
 export function uuidv7(): string {
-  const random = random16();
+  const random = pooledRandomBytes(16);
   const now = Date.now();
   if (now > lastMs) {
     seq =

@@ -30,6 +30,7 @@ import { parseSignedEntry } from '../src/entry/signed.js';
 import { MockIdentityProvider } from '../src/identity/mock.js';
 import { JwksTrustSource } from '../src/keys/jwks.js';
 import { canonicalize } from '../src/wire/canonical.js';
+import { ed25519Backend, ed25519Verify } from '../src/wire/ed25519.js';
 import { entryHash } from '../src/wire/hash.js';
 import { quantile, type ResultRow, samplesRow, writeResults } from './result.js';
 
@@ -165,6 +166,8 @@ const TASKS = {
   bare: `bare node:crypto Ed25519 verify ×${SPANS} (one core)`,
   audit: `kest audit (read + group + order + verify, default: workers) ×${SPANS} spans`,
   inProcess: `kest audit in-process (workers: 0) ×${SPANS} spans`,
+  // The primitive Kest verifies with (libsodium when installed): the audit's cost over its own crypto.
+  backend: `bare ${ed25519Backend()} Ed25519 verify ×${SPANS} (one core, Kest's backend)`,
 };
 const workersUsed = workerBudget({ trust });
 async function auditTask(workers?: number) {
@@ -195,6 +198,13 @@ function round(warmup: boolean): Bench {
   // async functions: tinybench calls any other function once, unawaited, to see if it is async.
   b.add(TASKS.audit, async () => auditTask(), { beforeEach: collect });
   b.add(TASKS.inProcess, async () => auditTask(0), { beforeEach: collect });
+  b.add(
+    TASKS.backend,
+    () => {
+      for (const s of signed) if (!ed25519Verify(s.input, s.key, s.sig)) throw new Error('bad signature');
+    },
+    { beforeEach: collect },
+  );
   return b;
 }
 const samples = new Map<string, number[]>(Object.values(TASKS).map((t) => [t, []]));
@@ -221,11 +231,15 @@ console.table(
     'items/s (median)': r.items_per_s,
   })),
 );
-const [bareRow, auditRow, inProcessRow] = rows as [ResultRow, ResultRow, ResultRow];
+const [bareRow, auditRow, inProcessRow, backendRow] = rows as [ResultRow, ResultRow, ResultRow, ResultRow];
 const rounds = (row: ResultRow) => samples.get(row.name) as number[];
 const perRound = (row: ResultRow) => rounds(row).map((ms, i) => (rounds(bareRow)[i] as number) / ms);
 const ratio = quantile(perRound(auditRow), 0.5);
 const ratioInProcess = quantile(perRound(inProcessRow), 0.5);
+const perRoundVsBackend = (row: ResultRow) =>
+  rounds(row).map((ms, i) => (rounds(backendRow)[i] as number) / ms);
+const ratioVsBackend = quantile(perRoundVsBackend(auditRow), 0.5);
+const ratioInProcessVsBackend = quantile(perRoundVsBackend(inProcessRow), 0.5);
 
 const probe = (workers: string) => {
   const child = spawnSync(
@@ -252,6 +266,9 @@ console.log(
 console.log(
   `audit in-process: ${inProcessRow.items_per_s} spans/s = ${(ratioInProcess * 100).toFixed(0)} % of bare`,
 );
+console.log(
+  `against Kest's own ${ed25519Backend()} verify (${backendRow.items_per_s}/s on one core): audit ${(ratioVsBackend * 100).toFixed(0)} %, in-process ${(ratioInProcessVsBackend * 100).toFixed(0)} %`,
+);
 for (const [name, p] of [
   ['workers', fresh],
   ['in-process', freshInProcess],
@@ -262,7 +279,7 @@ for (const [name, p] of [
 }
 
 writeResults('audit', rows, {
-  note: 'shared 2-core machine (other engineers run builds and benchmarks on it): noisy. Rounds alternate bare / audit / audit in-process; ratio = median of per-round ratios; memory from fresh child processes (maxRSS counts worker threads).',
+  note: 'shared 2-core machine (other engineers run builds and benchmarks on it): noisy. Rounds alternate bare node:crypto / audit / audit in-process / bare backend verify; ratio = median of per-round ratios; memory from fresh child processes (maxRSS counts worker threads).',
   workload: { traces: TRACES, depth: DEPTH, spans: SPANS, fileBytes },
   workers: workersUsed,
   spansPerSecond: auditRow.items_per_s,
@@ -270,6 +287,10 @@ writeResults('audit', rows, {
   bareEd25519VerifyPerSecond: bareRow.items_per_s,
   ratioToBare: Number(ratio.toFixed(3)),
   ratioToBareInProcess: Number(ratioInProcess.toFixed(3)),
+  ed25519Backend: ed25519Backend(),
+  backendEd25519VerifyPerSecond: backendRow.items_per_s,
+  ratioToBackend: Number(ratioVsBackend.toFixed(3)),
+  ratioToBackendInProcess: Number(ratioInProcessVsBackend.toFixed(3)),
   target: 0.7,
   freshProcess: {
     workers: {

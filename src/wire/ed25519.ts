@@ -50,8 +50,14 @@ export function ed25519Backend(): Ed25519Backend {
 const secretKeys = new WeakMap<KeyObject, Buffer>();
 const publicKeys = new WeakMap<KeyObject, Buffer>();
 
-function rawJwkMember(key: KeyObject, member: 'd' | 'x'): Buffer {
+/** Both backends refuse any other key type alike (node:crypto would sign ECDSA with a P-256 key). */
+function ed25519Only(key: KeyObject): KeyObject {
   if (key.asymmetricKeyType !== 'ed25519') throw new Error(`not an Ed25519 key: ${key.asymmetricKeyType}`);
+  return key;
+}
+
+function rawJwkMember(key: KeyObject, member: 'd' | 'x'): Buffer {
+  ed25519Only(key);
   const jwk = key.export({ format: 'jwk' }) as { d?: string; x?: string };
   const value = jwk[member];
   if (typeof value !== 'string')
@@ -86,7 +92,7 @@ function publicKeyOf(key: KeyObject): Buffer {
 /** Sign `data` with an Ed25519 private key: the 64-byte RFC 8032 signature. */
 export function ed25519Sign(data: Buffer, privateKey: KeyObject): Buffer {
   const na = loadSodium();
-  if (!na) return cryptoSign(null, data, privateKey);
+  if (!na) return cryptoSign(null, data, ed25519Only(privateKey));
   const signature = Buffer.allocUnsafe(64);
   na.crypto_sign_detached(signature, data, secretKeyOf(na, privateKey));
   return signature;
@@ -95,7 +101,7 @@ export function ed25519Sign(data: Buffer, privateKey: KeyObject): Buffer {
 /** Whether `signature` is a valid Ed25519 signature of `data` under `publicKey`. */
 export function ed25519Verify(data: Buffer, publicKey: KeyObject, signature: Buffer): boolean {
   const na = loadSodium();
-  if (!na) return cryptoVerify(null, data, publicKey, signature);
+  if (!na) return cryptoVerify(null, data, ed25519Only(publicKey), signature);
   if (signature.length !== 64) return false;
   return na.crypto_sign_verify_detached(signature, data, publicKeyOf(publicKey));
 }

@@ -7,6 +7,8 @@
  *
  * Spans are shaped like the hook's: kest.signature, kest.parent_hash, kest.entry_id, ... and a
  * kest.passport attribute holding the passport up to the span's own entry (average 5.5 entries).
+ * KEST_BENCH_SPANS=lean leaves kest.passport out, as the hook's spans are by default (the copy is
+ * opt-in: passportInSpans), and writes bench/results/audit-lean.json.
  * Three tasks per round — bare verify, the audit as `kest audit` runs it (worker threads), the audit
  * with workers: 0 — alternating over BENCH_ITER rounds (default 5) so that other load on the
  * machine falls on all alike; the ratio is the median of the per-round ratios. Peak memory and a
@@ -84,6 +86,7 @@ const file = join(dir, 'spans.jsonl');
 const jwksPath = join(dir, 'jwks.json');
 writeFileSync(jwksPath, JSON.stringify(jwks));
 
+const LEAN = process.env.KEST_BENCH_SPANS === 'lean';
 console.log(`generating ${TRACES * DEPTH} spans (${TRACES} traces × depth ${DEPTH}) ...`);
 const signed: { input: Buffer; sig: Buffer; key: KeyObject }[] = [];
 const lines: string[] = [];
@@ -139,7 +142,7 @@ for (let t = 0; t < TRACES; t++) {
           'kest.parent_hash': parent ?? '0',
           'kest.signature': jws,
           'kest.trust_score': 100,
-          'kest.passport': JSON.stringify(chain),
+          ...(LEAN ? {} : { 'kest.passport': JSON.stringify(chain) }),
         },
         resource: { 'service.name': `svc${d}` },
         scope: { name: 'kest.core' },
@@ -278,7 +281,8 @@ for (const [name, p] of [
   );
 }
 
-writeResults('audit', rows, {
+writeResults(LEAN ? 'audit-lean' : 'audit', rows, {
+  spans: LEAN ? 'lean (no kest.passport)' : 'with kest.passport copies',
   note: 'shared 2-core machine (other engineers run builds and benchmarks on it): noisy. Rounds alternate bare node:crypto / audit / audit in-process / bare backend verify; ratio = median of per-round ratios; memory from fresh child processes (maxRSS counts worker threads).',
   workload: { traces: TRACES, depth: DEPTH, spans: SPANS, fileBytes },
   workers: workersUsed,

@@ -6,17 +6,13 @@ import type { Passport } from '../passport/passport.js';
 import { b64urlDecode } from '../wire/base64url.js';
 import { canonicalize } from '../wire/canonical.js';
 import { entryHash } from '../wire/hash.js';
-import { type JwsHeader, parseJws } from '../wire/jws.js';
-
-/** Providers sign with a fixed header: decode and validate each distinct one once. */
-const headerCache = new Map<string, JwsHeader>();
-const MAX_CACHED_HEADERS = 256;
+import { parseProtectedHeader } from '../wire/jws.js';
 
 /**
- * A SignedEntry for a JWS this process just signed over `payload`. The first JWS with a given
- * protected header is parsed strictly (an identity provider that returns garbage is an identity
- * error); later ones reuse that header and only check the payload segment is the one we asked to
- * sign and the signature decodes. The payload is not re-parsed: we built it. This saves a payload
+ * A SignedEntry for a JWS this process just signed over `payload`. Its protected header is checked
+ * strictly (parseProtectedHeader: each distinct header once; an identity provider that returns
+ * garbage is an identity error), the payload segment must be the one we asked to sign, and the
+ * signature must decode to 64 bytes. The payload is not re-parsed: we built it. This saves a payload
  * decode, a JSON.parse and a validation per protected call.
  */
 export function signedEntryFromPayload(
@@ -26,13 +22,8 @@ export function signedEntryFromPayload(
 ): SignedEntry {
   try {
     const first = jws.indexOf('.');
-    const headerB64 = jws.slice(0, first);
-    let header = headerCache.get(headerB64);
-    if (!header) {
-      header = parseJws(jws).header;
-      if (headerCache.size >= MAX_CACHED_HEADERS) headerCache.clear();
-      headerCache.set(headerB64, header);
-    }
+    if (first <= 0) throw new Error('not a compact JWS');
+    const header = parseProtectedHeader(jws.slice(0, first));
     const second = first + 1 + payloadB64.length;
     // slice + ===, not startsWith(x, offset): on a concatenated (cons) string the latter reads
     // character by character and cost 5× more (--cpu-prof).

@@ -161,7 +161,7 @@ export function parseJws(jws: unknown, limits: JwsLimits = {}): ParsedJws {
   if (p64.length > (limits.maxPayloadBytes ?? LIMITS.maxPayloadBytes) * 1.34 + 4) {
     throw new KestJWSError('ERR_JWS_TOO_LARGE', 'payload is too large');
   }
-  const header = headerOf(h64);
+  const header = parseProtectedHeader(h64);
   const payload = b64urlDecode(p64, 'payload');
   const signature = b64urlDecode(s64, 'signature');
   if (signature.length !== SIG_LENGTH[header.alg]) {
@@ -178,13 +178,15 @@ export function parseJws(jws: unknown, limits: JwsLimits = {}): ParsedJws {
 
 /**
  * Signers repeat their protected header in every JWS: each distinct encoded header is decoded and
- * checked once, then shared (frozen). Bounded; a flood of distinct headers only empties it.
+ * checked once, then shared (frozen). Bounded; a flood of distinct headers only empties it. Also
+ * what the hook checks its own signers' headers with (hook/signed-entry.ts).
  */
 const parsedHeaders = new Map<string, JwsHeader>();
 const MAX_PARSED_HEADERS = 256;
 const MAX_CACHED_HEADER_CHARS = 8192;
 
-function headerOf(h64: string): JwsHeader {
+/** The checked protected header of a JWS, from its first segment. Throws KestJWSError. */
+export function parseProtectedHeader(h64: string): JwsHeader {
   const cached = parsedHeaders.get(h64);
   if (cached) return cached;
   const headerText = b64urlDecode(h64, 'protected header').toString('utf8');

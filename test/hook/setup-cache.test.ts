@@ -139,4 +139,35 @@ describe('asynchronous signers', () => {
     const f = kestVerified(async function f() {}, { policy: 'p', identity: asyncSigner(svcA) });
     await expect(inScope(() => f())).rejects.toMatchObject({ policy: 'p' });
   });
+
+  it('a signer that returns a bad JWS halts the call: the entry is never taken unchecked', async () => {
+    configure({ engine: MockPolicyEngine.allowAll(), logger: silentLogger });
+    const good = (payload: Uint8Array) => svcA.sign(payload) as string;
+    const b64 = (text: string) => Buffer.from(text).toString('base64url');
+    const bad: Record<string, (payload: Uint8Array) => string> = {
+      'no segments': () => 'garbage',
+      'alg none': (p) => `${b64('{"alg":"none"}')}.${good(p).split('.').slice(1).join('.')}`,
+      'duplicate header member': (p) =>
+        `${b64('{"alg":"EdDSA","alg":"EdDSA"}')}.${good(p).split('.').slice(1).join('.')}`,
+      'another payload': (p) => {
+        const [h, , sig] = good(p).split('.');
+        return `${h}.${b64('{"a":1}')}.${sig}`;
+      },
+      'short signature': (p) => good(p).slice(0, -4),
+    };
+    for (const [name, sign] of Object.entries(bad)) {
+      let runs = 0;
+      const identity: IdentityProvider = { getWorkloadId: () => svcA.getWorkloadId(), sign };
+      const f = kestVerified(
+        async function f() {
+          runs++;
+        },
+        { policy: 'p', identity },
+      );
+      const err = await inScope(() => f()).catch((e: unknown) => e);
+      expect(err, name).toBeInstanceOf(KestIdentityError);
+      expect((err as Error).message, name).toMatch(/invalid JWS/);
+      expect(runs, name).toBe(0);
+    }
+  });
 });

@@ -12,7 +12,7 @@ import { sign as cryptoSign, verify as cryptoVerify, type KeyObject } from 'node
 import { KestJWSError } from '../errors.js';
 import { b64urlDecode, b64urlEncode } from './base64url.js';
 import { ALLOWED_ALGS, type JwsAlg, LIMITS } from './constants.js';
-import { ed25519Backend, ed25519Sign, ed25519Verify } from './ed25519.js';
+import { ed25519Sign, ed25519Verify, ed25519VerifyAsync } from './ed25519.js';
 
 export interface JwsHeader {
   alg: JwsAlg;
@@ -275,31 +275,24 @@ export function verifyJwsSignature(parsed: SignedParts, publicKey: KeyObject): v
 }
 
 /**
- * verifyJwsSignature off the event loop: with OpenSSL the check runs on libuv's thread pool
- * (node:crypto's callback form), so a hop that verifies one signature per request (the handoff)
- * keeps serving other requests meanwhile and uses a second core when it has one. Same checks,
- * same errors.
+ * verifyJwsSignature for a hop that verifies one signature per request (the handoff): the check
+ * does not hold the event loop longer than it must (EdDSA: ed25519VerifyAsync picks on the loop or
+ * the thread pool; ES256: node:crypto's thread-pool form). Same checks, same errors.
  */
-export function verifyJwsSignatureOffLoop(parsed: SignedParts, publicKey: KeyObject): Promise<void> {
-  // libsodium verifies Ed25519 on the loop in less time than OpenSSL takes on the pool (ed25519.ts).
-  if (parsed.header.alg === 'EdDSA' && ed25519Backend() === 'libsodium') {
-    try {
-      verifyJwsSignature(parsed, publicKey);
-      return Promise.resolve();
-    } catch (err) {
-      return Promise.reject(err);
-    }
+export async function verifyJwsSignatureOffLoop(parsed: SignedParts, publicKey: KeyObject): Promise<void> {
+  const [algorithm, data, key, signature] = verifyArgs(parsed, publicKey);
+  let ok: boolean;
+  try {
+    ok =
+      algorithm === null
+        ? await ed25519VerifyAsync(data, publicKey, signature)
+        : await new Promise<boolean>((resolve, reject) =>
+            cryptoVerify(algorithm, data, key, signature, (err, valid) =>
+              err ? reject(err) : resolve(valid),
+            ),
+          );
+  } catch (err) {
+    throw checkFailed(err);
   }
-  return new Promise((resolve, reject) => {
-    const [algorithm, data, key, signature] = verifyArgs(parsed, publicKey); // throws → rejects
-    try {
-      cryptoVerify(algorithm, data, key, signature, (err, ok) => {
-        if (err) reject(checkFailed(err));
-        else if (!ok) reject(doesNotVerify());
-        else resolve();
-      });
-    } catch (err) {
-      reject(checkFailed(err));
-    }
-  });
+  if (!ok) throw doesNotVerify();
 }

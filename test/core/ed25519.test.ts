@@ -69,15 +69,22 @@ describe('Ed25519 backend', () => {
     const script = `
       import { createPrivateKey } from 'node:crypto';
       import { ed25519Backend } from './src/wire/ed25519.ts';
-      import { signJws } from './src/wire/jws.ts';
+      import { createPublicKey } from 'node:crypto';
+      import { parseJws, signJws, verifyJwsSignatureOffLoop } from './src/wire/jws.ts';
       const key = createPrivateKey(process.env.PEM);
-      process.stdout.write(JSON.stringify({ backend: ed25519Backend(), jws: signJws(Buffer.from('{"a":1}'), key) }));`;
+      const jws = signJws(Buffer.from('{"a":1}'), key);
+      const pub = createPublicKey(key);
+      await verifyJwsSignatureOffLoop(parseJws(jws), pub); // the thread-pool form here
+      const forged = parseJws(jws.slice(0, -2) + (jws.endsWith('AA') ? 'AQ' : 'AA'));
+      const refused = await verifyJwsSignatureOffLoop(forged, pub).then(() => 'admitted', (e) => e.code);
+      process.stdout.write(JSON.stringify({ backend: ed25519Backend(), jws, refused }));`;
     const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
       env: { ...process.env, KEST_ED25519: 'node', PEM: pem },
       encoding: 'utf8',
     });
-    const { backend, jws } = JSON.parse(out) as { backend: string; jws: string };
+    const { backend, jws, refused } = JSON.parse(out) as { backend: string; jws: string; refused: string };
     expect(backend).toBe('node:crypto');
+    expect(refused).toBe('ERR_JWS_SIGNATURE_INVALID');
     expect(jws).toBe(signJws(Buffer.from('{"a":1}'), privateKey));
     expect(() => verifyJwsSignature(parseJws(jws), publicKey)).not.toThrow();
   });

@@ -10,24 +10,31 @@ const POOL_BYTES = 4096;
 const pool = Buffer.allocUnsafe(POOL_BYTES);
 let offset = POOL_BYTES;
 
-/** `n` (≤ 256) fresh random bytes, copied out of the pool. */
-export function pooledRandomBytes(n: number): Uint8Array {
-  if (!Number.isInteger(n) || n < 1 || n > 256) throw new RangeError('pooledRandomBytes: 1..256 bytes');
+/** The offset of `n` (1..256) bytes no caller has had, refilling the pool when it runs short. */
+function take(n: number): number {
+  if (!Number.isInteger(n) || n < 1 || n > 256) throw new RangeError('pooled random: 1..256 bytes');
   if (offset + n > POOL_BYTES) {
     randomFillSync(pool);
     offset = 0;
   }
-  const out = new Uint8Array(pool.subarray(offset, offset + n));
   offset += n;
-  return out;
+  return offset - n;
+}
+
+/** `n` fresh random bytes, copied out of the pool. */
+export function pooledRandomBytes(n: number): Uint8Array {
+  const at = take(n);
+  return new Uint8Array(pool.subarray(at, at + n));
 }
 
 /** `n` random bytes as lowercase hex (a trace id is 16). */
 export function randomHex(n: number): string {
-  return Buffer.from(pooledRandomBytes(n).buffer).toString('hex');
+  const at = take(n);
+  return pool.toString('hex', at, at + n);
 }
 
 /** `n` random bytes as base64url without padding (a handoff jti is 16). */
 export function randomBase64url(n: number): string {
-  return Buffer.from(pooledRandomBytes(n).buffer).toString('base64url');
+  const at = take(n);
+  return pool.toString('base64url', at, at + n);
 }

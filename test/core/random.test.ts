@@ -5,8 +5,12 @@ import { pooledRandomBytes, randomBase64url, randomHex } from '../../src/wire/ra
 describe('pooled random bytes', () => {
   it('gives each caller its own bytes, across several refills of the 4 KB pool', () => {
     const seen = new Set<string>();
-    for (let i = 0; i < 2000; i++) seen.add(Buffer.from(pooledRandomBytes(16)).toString('hex'));
-    expect(seen.size).toBe(2000);
+    for (let i = 0; i < 2000; i++) {
+      seen.add(Buffer.from(pooledRandomBytes(16)).toString('hex'));
+      seen.add(randomHex(16));
+      seen.add(Buffer.from(randomBase64url(16), 'base64url').toString('hex'));
+    }
+    expect(seen.size).toBe(6000);
   });
 
   it('returns copies: changing one does not change the next', () => {

@@ -33,18 +33,14 @@ function syncEngine(decide: () => PolicyDecision): PolicyEngine & { sync: number
 }
 
 const identity = new MockIdentityProvider({ workloadId: 'spiffe://sync.test/svc' });
+const guarded = (engine: PolicyEngine, fn: () => number) =>
+  kestVerified(fn, { policy: 'p', engine, identity, operation: 'op', sourceType: 'internal' });
 
 describe('synchronous policy engines', () => {
   it('allow: evaluateSync answers, evaluate is never called, the function runs', async () => {
     const engine = syncEngine(() => ({ allow: true }));
     let runs = 0;
-    const fn = kestVerified(() => ++runs, {
-      policy: 'p',
-      engine,
-      identity,
-      operation: 'op',
-      sourceType: 'internal',
-    });
+    const fn = guarded(engine, () => ++runs);
     expect(await fn()).toBe(1);
     expect({ sync: engine.sync, async: engine.async }).toEqual({ sync: 1, async: 0 });
   });
@@ -59,13 +55,7 @@ describe('synchronous policy engines', () => {
       () => ({ allow: 'yes' }) as unknown as PolicyDecision,
     ]) {
       const engine = syncEngine(decide);
-      const fn = kestVerified(() => ++runs, {
-        policy: 'p',
-        engine,
-        identity,
-        operation: 'op',
-        sourceType: 'internal',
-      });
+      const fn = guarded(engine, () => ++runs);
       await expect(fn()).rejects.toBeInstanceOf(KestAuthorizationError);
       expect(engine.sync).toBe(1);
     }

@@ -15,15 +15,14 @@
 import { KestError } from '../errors.js';
 import { KestTelemetryError } from '../telemetry/errors.js';
 import type { SpanRecord } from '../telemetry/record.js';
-import { OTLP_PROTO_LIMITS, otlpTraceCodec, requireOptional, spansFromOtlpProto } from './otlp-proto.js';
+import { otlpTraceCodec, requireOptional, spansFromOtlpProto } from './otlp-proto.js';
 import {
   boundAddress,
   OTLP_RECEIVER_DEFAULTS,
   OtlpReceiver,
   type OtlpRefusal,
-  OtlpSpanStore,
-  parseListenAddress,
-  positiveOption,
+  type OtlpSpanStore,
+  receiverSetup,
 } from './otlp-receiver.js';
 
 export { OTLP_RECEIVER_DEFAULTS, type OtlpReceiverStats, parseListenAddress } from './otlp-receiver.js';
@@ -73,26 +72,18 @@ export class OtlpGrpcReceiver extends OtlpReceiver {
 
   /** Listen; resolves once the port is bound. */
   static async start(options: OtlpGrpcReceiverOptions = {}): Promise<OtlpGrpcReceiver> {
-    const address = options.address ?? OTLP_RECEIVER_DEFAULTS.address;
-    const { host } = parseListenAddress(address);
-    const maxMessageBytes = positiveOption(
-      'maxMessageBytes',
-      options.maxMessageBytes,
-      OTLP_PROTO_LIMITS.maxMessageBytes,
-    );
     // Recorded as the collector's format: proto (4-byte big-endian length, then the message). An
     // empty request holds nothing, and a zero length would end a recorded file's reading.
-    const store = new OtlpSpanStore({
-      maxSpans: options.maxSpans,
-      maxTotalBytes: options.maxTotalBytes,
-      recordTo: options.recordTo,
-      recordAs: (bytes) => {
+    const { address, host, maxMessageBytes, store } = receiverSetup(
+      options,
+      OTLP_RECEIVER_DEFAULTS.address,
+      (bytes) => {
         if (bytes.length === 0) return undefined;
         const prefix = Buffer.alloc(4);
         prefix.writeUInt32BE(bytes.length, 0);
         return Buffer.concat([prefix, bytes]);
       },
-    });
+    );
     const grpc = requireOptional<GrpcModule>('@grpc/grpc-js', 'the OTLP/gRPC receiver');
     const codec = otlpTraceCodec();
     // Every call is counted as it starts: one gRPC refuses before the handler (too large) still shows.

@@ -17,15 +17,14 @@ import { KestConfigurationError, KestError } from '../errors.js';
 import { KestTelemetryError } from '../telemetry/errors.js';
 import type { SpanRecord } from '../telemetry/record.js';
 import { spansFromOtlpJsonRequest } from './otlp-json.js';
-import { OTLP_PROTO_LIMITS, spansFromOtlpProto } from './otlp-proto.js';
+import { spansFromOtlpProto } from './otlp-proto.js';
 import {
   boundAddress,
   OTLP_RECEIVER_DEFAULTS,
   OtlpReceiver,
   type OtlpRefusal,
-  OtlpSpanStore,
-  parseListenAddress,
-  positiveOption,
+  type OtlpSpanStore,
+  receiverSetup,
 } from './otlp-receiver.js';
 
 export interface OtlpHttpReceiverOptions {
@@ -118,19 +117,11 @@ export class OtlpHttpReceiver extends OtlpReceiver {
 
   /** Listen; resolves once the port is bound. */
   static async start(options: OtlpHttpReceiverOptions = {}): Promise<OtlpHttpReceiver> {
-    const address = options.address ?? OTLP_RECEIVER_DEFAULTS.httpAddress;
-    const { host, port } = parseListenAddress(address);
-    const maxMessageBytes = positiveOption(
-      'maxMessageBytes',
-      options.maxMessageBytes,
-      OTLP_PROTO_LIMITS.maxMessageBytes,
+    const { address, host, port, maxMessageBytes, store } = receiverSetup(
+      options,
+      OTLP_RECEIVER_DEFAULTS.httpAddress,
+      (_request, spans) => Buffer.from(spans.map((s) => `${JSON.stringify(s)}\n`).join('')),
     );
-    const store = new OtlpSpanStore({
-      maxSpans: options.maxSpans,
-      maxTotalBytes: options.maxTotalBytes,
-      recordTo: options.recordTo,
-      recordAs: (_request, spans) => Buffer.from(spans.map((s) => `${JSON.stringify(s)}\n`).join('')),
-    });
     const server = createServer();
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);

@@ -6,6 +6,7 @@
 import { appendFileSync, closeSync, openSync } from 'node:fs';
 import { KestConfigurationError } from '../errors.js';
 import type { SpanRecord } from '../telemetry/record.js';
+import { OTLP_PROTO_LIMITS } from './otlp-proto.js';
 
 export interface OtlpReceiverStats {
   /** Requests accepted, and the spans they held. */
@@ -72,6 +73,37 @@ export interface OtlpSpanStoreOptions {
   recordTo?: string | undefined;
   /** The bytes one accepted request appends to `recordTo` (none: nothing written). */
   recordAs: (request: Uint8Array, spans: readonly SpanRecord[]) => Buffer | undefined;
+}
+
+/** The options both receivers take (each documents them for its transport). */
+export interface OtlpReceiverCommonOptions {
+  address?: string;
+  maxMessageBytes?: number;
+  maxSpans?: number;
+  maxTotalBytes?: number;
+  recordTo?: string;
+}
+
+/** What every receiver's start() reads first: where to listen, the message cap, its span store. */
+export function receiverSetup(
+  options: OtlpReceiverCommonOptions,
+  defaultAddress: string,
+  recordAs: OtlpSpanStoreOptions['recordAs'],
+): { address: string; host: string; port: number; maxMessageBytes: number; store: OtlpSpanStore } {
+  const address = options.address ?? defaultAddress;
+  const { host, port } = parseListenAddress(address);
+  const maxMessageBytes = positiveOption(
+    'maxMessageBytes',
+    options.maxMessageBytes,
+    OTLP_PROTO_LIMITS.maxMessageBytes,
+  );
+  const store = new OtlpSpanStore({
+    maxSpans: options.maxSpans,
+    maxTotalBytes: options.maxTotalBytes,
+    recordTo: options.recordTo,
+    recordAs,
+  });
+  return { address, host, port, maxMessageBytes, store };
 }
 
 /**
